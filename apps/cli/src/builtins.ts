@@ -1,0 +1,15 @@
+// The execenvs that ship with the CLI, with their package names and versions for listings.
+import { createRequire } from "node:module";
+import { ExecEnvRegistry } from "@sierra-exec/core";
+import local from "@sierra-exec/execenv-local";
+
+const require = createRequire(import.meta.url);
+const versionOf = (packageName: string): string => require(`${packageName}/package.json`).version;
+
+export function builtinRegistry(): ExecEnvRegistry {
+  const registry = new ExecEnvRegistry();
+  for (const [execenv, packageName] of [[local, "@sierra-exec/execenv-local"]] as const) {
+    registry.register({ execenv, packageName, version: versionOf(packageName) });
+  }
+  return registry;
+}

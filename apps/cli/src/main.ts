@@ -1,0 +1,191 @@
+// The `sierra` command line: picks the execenv, parses the core's and the plugin's
+// options (both derived from their zod schemas), plans the batch and executes it.
+import {
+  coreOptionsSchema,
+  describeOptions,
+  type ExecEnvRegistry,
+  executeBatch,
+  isSierraError,
+  type OptionDescriptor,
+  parseOptions,
+  planBatch,
+  type RegisteredExecEnv,
+  SierraError,
+} from "@sierra-exec/core";
+import { Command, CommanderError, Option } from "commander";
+import packageJson from "../package.json" with { type: "json" };
+import { builtinRegistry } from "./builtins.js";
+import { createReporter } from "./reporter.js";
+import { printSummary } from "./summary.js";
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+const COMMANDS_HELP = `
+Commands:
+  sierra execenvs     list the available execenvs with their package and version
+
+Exit status: 0 all runs succeeded, 1 a run failed, 2 usage or environment error,
+130/143 interrupted by SIGINT/SIGTERM.`;
+
+/** Runs the command line; resolves to the exit status. */
+export async function main(
+  argv: string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env },
+): Promise<number> {
+  const verbose = argv.includes("--verbose");
+  const say = (line: string) => io.stderr.write(`sierra: ${line}\n`);
+  try {
+    const registry = builtinRegistry();
+    if (argv[0] === "execenvs") return listExecEnvs(registry, io);
+    return await runBatch(argv, registry, io, verbose);
+  } catch (error) {
+    if (isSierraError(error)) {
+      say(`error: ${error.message}`);
+    } else {
+      const { message, stack } = error as Error;
+      say(`internal error: ${message}${verbose ? `\n${stack}` : " (run with --verbose for details)"}`);
+    }
+    return 2;
+  }
+}
+
+function listExecEnvs(registry: ExecEnvRegistry, io: CliIo): number {
+  const rows = registry
+    .list()
+    .map(({ execenv, packageName, version }) => [
+      execenv.name,
+      (execenv.aliases ?? []).join(",") || "-",
+      `${packageName}@${version}`,
+      execenv.description,
+    ]);
+  const table = [["NAME", "ALIASES", "PACKAGE", "DESCRIPTION"], ...rows];
+  const widths = [0, 1, 2].map((column) => Math.max(...table.map((row) => (row[column] ?? "").length)));
+  for (const row of table) {
+    io.stdout.write(
+      `${row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join("  ")
+        .trimEnd()}\n`,
+    );
+  }
+  return 0;
+}
+
+/** `--execenv` must be known before parsing, because it decides which options exist. */
+function execenvArgument(argv: string[], env: NodeJS.ProcessEnv): string {
+  for (const [index, arg] of argv.entries()) {
+    if (arg === "--execenv") return argv[index + 1] ?? "";
+    if (arg.startsWith("--execenv=")) return arg.slice("--execenv=".length);
+  }
+  return env.SIERRA_EXECENV ?? "local";
+}
+
+function toCommanderOption(descriptor: OptionDescriptor, group: string): Option {
+  const value = descriptor.kind === "boolean" ? "" : ` <${descriptor.valueName ?? "VALUE"}>`;
+  const notes = [
+    descriptor.defaultLabel === undefined ? "" : `default: ${descriptor.defaultLabel}`,
+    descriptor.env ? `env: ${descriptor.env}` : "",
+  ].filter(Boolean);
+  const option = new Option(
+    `${descriptor.flag}${value}`,
+    `${descriptor.description}${notes.length ? ` (${notes.join("; ")})` : ""}`,
+  ).helpGroup(group);
+  return descriptor.choices ? option.choices(descriptor.choices) : option;
+}
+
+function buildProgram(entry: RegisteredExecEnv, io: CliIo): Command {
+  const program = new Command("sierra")
+    .usage("--execenv=NAME --batch-root DIR [options]")
+    .description("Run a batch of experiments (SIERRA stage-1 layout) on an execution environment.")
+    .version(packageJson.version, "--version")
+    .helpOption("-h, --help", "Show this help; with --execenv, that execenv's options too")
+    .option("--verbose", "Debug logging and stack traces")
+    .addHelpText("after", COMMANDS_HELP)
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: () => {} });
+  for (const descriptor of describeOptions(coreOptionsSchema)) {
+    program.addOption(toCommanderOption(descriptor, "Execution options:"));
+  }
+  const { execenv } = entry;
+  for (const descriptor of describeOptions(execenv.options)) {
+    program.addOption(toCommanderOption(descriptor, `Options of execenv ${execenv.name}:`));
+  }
+  return program;
+}
+
+/** Rewrites commander's error into one line, naming the execenv an unknown option belongs to. */
+function usageError(error: CommanderError, registry: ExecEnvRegistry): SierraError {
+  const message = error.message.replace(/^error: /, "");
+  const flag = /'(--[^'=\s]+)/.exec(message)?.[1];
+  if (error.code === "commander.unknownOption" && flag) {
+    const owner = registry
+      .list()
+      .find(({ execenv }) => describeOptions(execenv.options).some((option) => option.flag === flag));
+    if (owner) {
+      return new SierraError(
+        `option ${flag} belongs to execenv ${owner.execenv.name}: add --execenv=${owner.execenv.name}`,
+      );
+    }
+  }
+  return new SierraError(`${message} (see sierra --help)`);
+}
+
+async function runBatch(
+  argv: string[],
+  registry: ExecEnvRegistry,
+  io: CliIo,
+  verbose: boolean,
+): Promise<number> {
+  const wantsHelp = argv.includes("--help") || argv.includes("-h");
+  const entry = registry.resolve(execenvArgument(argv, io.env));
+  const program = buildProgram(entry, io);
+  try {
+    program.parse(argv, { from: "user" });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    if (error.exitCode === 0 || wantsHelp) return 0;
+    throw usageError(error, registry);
+  }
+  const raw = program.opts();
+  const core = parseOptions(coreOptionsSchema, { ...raw, execenv: entry.execenv.name }, io.env);
+  const options = parseOptions(entry.execenv.options, raw, io.env);
+  const plan = planBatch(core);
+
+  if (core.dryRun) {
+    for (const run of plan.runs) io.stdout.write(`${run.id}\t${run.command}\n`);
+    return 0;
+  }
+
+  const reporter = createReporter({ stream: io.stderr, verbose });
+  if (plan.skipped > 0)
+    reporter.log.info(`--exec-resume: ${plan.skipped} runs succeeded before, skipping them`);
+  if (plan.runs.length === 0) {
+    reporter.log.info("nothing to run");
+    return 0;
+  }
+  reporter.log.info(`execenv ${entry.execenv.name}, batch ${plan.batch.root}`);
+  const result = await executeBatch({
+    plan,
+    execenv: entry.execenv,
+    options,
+    core,
+    log: reporter.log,
+    observer: reporter,
+  });
+  reporter.finish();
+  if (result.error !== undefined) {
+    const { message, stack } = result.error as Error;
+    reporter.log.info(
+      isSierraError(result.error)
+        ? `error: ${message}`
+        : `error: execenv ${entry.execenv.name} failed: ${message}${verbose ? `\n${stack}` : ""}`,
+    );
+  }
+  printSummary(result, plan.batch.root, reporter.log);
+  return result.exitCode;
+}

@@ -1,0 +1,106 @@
+// Shows a batch's progress: a live bar on a terminal (done/failed/running, elapsed, ETA),
+// plain lines otherwise; log messages pass through it so they do not tear the bar.
+import type { BatchObserver, Logger, Run, RunRecord } from "@sierra-exec/core";
+import { MultiBar, Presets } from "cli-progress";
+
+export interface Reporter extends BatchObserver {
+  log: Logger;
+  /** Stops the live display; what is printed next stands below it. */
+  finish(): void;
+}
+
+export interface ReporterSettings {
+  stream: NodeJS.WritableStream & { isTTY?: boolean };
+  verbose: boolean;
+  /** Seconds between status lines when not on a terminal. */
+  statusEvery?: number;
+}
+
+const formatSeconds = (ms: number) => {
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+};
+
+/** How a failed run ended, in words: `exit 1`, `killed by SIGTERM`, or why it could not start. */
+export const howItEnded = (record: RunRecord) =>
+  record.error ?? (record.signal ? `killed by ${record.signal}` : `exit ${record.exitCode}`);
+
+const describeFailure = (run: Run, record: RunRecord) =>
+  `${run.id} failed (${howItEnded(record)})${record.stderr ? `, stderr: ${record.stderr}` : ""}`;
+
+export function createReporter({ stream, verbose, statusEvery = 5 }: ReporterSettings): Reporter {
+  let total = 0;
+  let done = 0;
+  let failed = 0;
+  let running = 0;
+  let startedAt = Date.now();
+  let write = (line: string): void => {
+    stream.write(`${line}\n`);
+  };
+  let tick = () => {};
+  let finish = () => {};
+
+  const log: Logger = {
+    info: (message) => write(`sierra: ${message}`),
+    warn: (message) => write(`sierra: warning: ${message}`),
+    debug: (message) => verbose && write(`sierra: debug: ${message}`),
+  };
+
+  const status = () => {
+    const elapsed = Date.now() - startedAt;
+    const eta = done > 0 ? formatSeconds((elapsed / done) * (total - done)) : "?";
+    return `${done}/${total} done, ${failed} failed, ${running} running, ${formatSeconds(elapsed)} elapsed, ETA ${eta}`;
+  };
+
+  return {
+    log,
+    batchStarted({ runs, jobs }) {
+      total = runs;
+      startedAt = Date.now();
+      if (stream.isTTY && !process.env.CI) {
+        const bars = new MultiBar(
+          {
+            stream: stream as NodeJS.WriteStream,
+            format:
+              "{bar} {value}/{total} done | {failed} failed | {running} running | {duration_formatted} | ETA {eta_formatted}",
+            hideCursor: true,
+            etaBuffer: 100,
+            fps: 10,
+          },
+          Presets.shades_classic,
+        );
+        const bar = bars.create(total, 0, { failed: 0, running: 0 });
+        write = (line) => bars.log(`${line}\n`);
+        tick = () => bar.update(done, { failed, running });
+        finish = () => {
+          tick();
+          bars.stop();
+          write = (line) => {
+            stream.write(`${line}\n`);
+          };
+        };
+      } else {
+        log.info(`${runs} runs, ${jobs} at a time`);
+        const timer = setInterval(() => log.info(status()), statusEvery * 1000);
+        timer.unref();
+        finish = () => clearInterval(timer);
+      }
+    },
+    runStarted() {
+      running += 1;
+      tick();
+    },
+    runEnded(run, record) {
+      running = Math.max(0, running - 1);
+      done += 1;
+      if (record.exitCode !== 0) {
+        failed += 1;
+        log.info(describeFailure(run, record));
+      } else {
+        log.debug(`${run.id} done in ${record.durationMs} ms`);
+      }
+      tick();
+    },
+    finish: () => finish(),
+  };
+}

@@ -1,0 +1,42 @@
+// Public surface of @sierra-exec/core: what the CLI and every execenv (built-in or
+// third-party) build on.
+export { BATCH_CMDFILE_EXP, type Batch, discoverBatch, type Experiment, parseCmdfile } from "./batch.js";
+export { type CoreOptions, coreOptionsSchema } from "./core-options.js";
+export { isSierraError, SierraError } from "./errors.js";
+export {
+  defineExecEnv,
+  type ExecEnv,
+  type ExecEnvContext,
+  type ExecEnvDefinition,
+  type ExecuteContext,
+  type Logger,
+  PLUGIN_API_VERSION,
+  type RunOutcome,
+  type RunStart,
+} from "./exec-env.js";
+export {
+  type BatchObserver,
+  type BatchResult,
+  type ExecuteBatchInput,
+  executeBatch,
+  type StopReason,
+} from "./execute-batch.js";
+export {
+  describeOptions,
+  type OptionDescriptor,
+  type OptionMeta,
+  parseOptions,
+  toFlag,
+} from "./option-flags.js";
+export { type BatchPlan, planBatch } from "./plan.js";
+export { groupAlive, spawnGroup, stopProcessGroup } from "./process-group.js";
+export { ExecEnvRegistry, type RegisteredExecEnv } from "./registry.js";
+export { type Run, runOutputDir } from "./run.js";
+export {
+  joblogPath,
+  type RunHistory,
+  type RunRecord,
+  readRunHistory,
+  recordSucceeded,
+  runsJsonlPath,
+} from "./run-records.js";

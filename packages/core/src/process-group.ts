@@ -1,0 +1,49 @@
+// Long-lived helper processes (launchers, servers, workers, agents) in their own process
+// groups, and stopping a whole group: TERM (or the signal a program needs), KILL after a grace.
+import { setTimeout as sleep } from "node:timers/promises";
+import { execa, type Options } from "execa";
+
+/** Starts `file` as the leader of a new process group; execa's result never rejects. */
+export function spawnGroup<O extends Options>(file: string, args: readonly string[], options: O) {
+  return execa(file, args, { ...options, detached: true, cleanup: false, reject: false } as const);
+}
+
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function waitGone(pgid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (groupAlive(pgid)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
+/**
+ * Stops every process in group `pgid`: `signal` first, SIGKILL to what is left after
+ * `graceMs`. Resolves once the group is gone (or after a last second of waiting).
+ */
+export async function stopProcessGroup(
+  pgid: number,
+  { graceMs = 3000, signal = "SIGTERM" }: { graceMs?: number; signal?: NodeJS.Signals } = {},
+): Promise<void> {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    return;
+  }
+  if (await waitGone(pgid, graceMs)) return;
+  try {
+    process.kill(-pgid, "SIGKILL");
+  } catch {
+    return;
+  }
+  await waitGone(pgid, 1000);
+}

@@ -1,0 +1,116 @@
+// The run records: statistics/exec/runs.jsonl (one JSON object per attempt) and a GNU
+// parallel joblog. Each line is written as its run ends, so a crash loses no finished run.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { constants, hostname } from "node:os";
+import path from "node:path";
+import type { Run } from "./run.js";
+
+export interface RunRecord {
+  exp: string;
+  run: number;
+  command: string;
+  exitCode: number | null;
+  signal: string | null;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  attempt: number;
+  execenv: string;
+  host: string;
+  stdout: string | null;
+  stderr: string | null;
+  /** Why the run could not start or has no exit status, when that is the case. */
+  error?: string;
+}
+
+export const recordSucceeded = (record: Pick<RunRecord, "exitCode">) => record.exitCode === 0;
+
+export const runsJsonlPath = (batchRoot: string) => path.join(batchRoot, "statistics", "exec", "runs.jsonl");
+export const joblogPath = (batchRoot: string) => path.join(batchRoot, "scratch", "joblog");
+
+const JOBLOG_HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
+const runKey = (exp: string, run: number) => `${exp}\u0000${run}`;
+
+export interface RunHistory {
+  /** How many attempts the run has on record. */
+  attempts(run: Pick<Run, "exp" | "index">): number;
+  /** The run's last record, if any. */
+  last(run: Pick<Run, "exp" | "index">): RunRecord | undefined;
+}
+
+/**
+ * Reads runs.jsonl. Lines that do not parse, such as a last line torn by a crash, are
+ * skipped: they stand for no finished attempt.
+ */
+export function readRunHistory(batchRoot: string): RunHistory {
+  const file = runsJsonlPath(batchRoot);
+  const lasts = new Map<string, RunRecord>();
+  const counts = new Map<string, number>();
+  if (existsSync(file)) {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      let record: RunRecord;
+      try {
+        record = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (typeof record?.exp !== "string" || typeof record.run !== "number") continue;
+      const key = runKey(record.exp, record.run);
+      lasts.set(key, record);
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+  }
+  return {
+    attempts: (run) => counts.get(runKey(run.exp, run.index)) ?? 0,
+    last: (run) => lasts.get(runKey(run.exp, run.index)),
+  };
+}
+
+/** Opens a record file for appending; after a torn last line, starts on a fresh line. */
+function openAppend(file: string, fresh: boolean, header = ""): number {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const exists = !fresh && existsSync(file) && statSync(file).size > 0;
+  const fd = openSync(file, fresh ? "w" : "a+");
+  if (!exists) {
+    if (header) writeSync(fd, header);
+  } else if (!readFileSync(file, "utf8").endsWith("\n")) {
+    writeSync(fd, "\n");
+  }
+  return fd;
+}
+
+const seconds = (ms: number, width: number) => (ms / 1000).toFixed(3).padStart(width);
+
+export class RecordWriter {
+  readonly host = hostname();
+  private readonly jsonl: number;
+  private readonly joblog: number;
+
+  /** `fresh` truncates both files (a run without --exec-resume); otherwise appends. */
+  constructor(batchRoot: string, fresh: boolean) {
+    this.jsonl = openAppend(runsJsonlPath(batchRoot), fresh);
+    this.joblog = openAppend(joblogPath(batchRoot), fresh, JOBLOG_HEADER);
+  }
+
+  write(record: RunRecord, seq: number): void {
+    writeSync(this.jsonl, `${JSON.stringify(record)}\n`);
+    const startMs = Date.parse(record.startedAt);
+    const received = record.stdout && existsSync(record.stdout) ? statSync(record.stdout).size : 0;
+    const exitval = record.exitCode ?? (record.signal ? 0 : -1);
+    const signal = record.signal ? signalNumber(record.signal) : 0;
+    const command = record.command.replace(/[\t\n]/g, " ");
+    writeSync(
+      this.joblog,
+      `${seq}\t:\t${seconds(startMs, 14)}\t${seconds(record.durationMs, 8)}\t0\t${received}\t${exitval}\t${signal}\t${command}\n`,
+    );
+  }
+
+  close(): void {
+    closeSync(this.jsonl);
+    closeSync(this.joblog);
+  }
+}
+
+function signalNumber(name: string): number {
+  return (constants.signals as Record<string, number>)[name] ?? 0;
+}
