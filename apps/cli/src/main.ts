@@ -35,11 +35,11 @@ Exit status: 0 all runs succeeded, 1 a run failed, 2 usage or environment error,
 export async function main(
   argv: string[],
   io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env },
+  registry: ExecEnvRegistry = builtinRegistry(),
 ): Promise<number> {
   const verbose = argv.includes("--verbose");
   const say = (line: string) => io.stderr.write(`sierra: ${line}\n`);
   try {
-    const registry = builtinRegistry();
     if (argv[0] === "execenvs") return listExecEnvs(registry, io);
     return await runBatch(argv, registry, io, verbose);
   } catch (error) {
@@ -161,14 +161,15 @@ async function runBatch(
     return 0;
   }
 
-  const reporter = createReporter({ stream: io.stderr, verbose });
-  if (plan.skipped > 0)
-    reporter.log.info(`--exec-resume: ${plan.skipped} runs succeeded before, skipping them`);
   if (plan.runs.length === 0) {
-    reporter.log.info("nothing to run");
+    const why =
+      plan.skipped > 0 ? `all ${plan.skipped} selected runs succeeded before` : "the selection has no runs";
+    io.stderr.write(`sierra: nothing to run: ${why}\n`);
     return 0;
   }
-  reporter.log.info(`execenv ${entry.execenv.name}, batch ${plan.batch.root}`);
+  const header = [`execenv ${entry.execenv.name}, batch ${plan.batch.root}`];
+  if (plan.skipped > 0) header.push(`--exec-resume: ${plan.skipped} runs succeeded before, skipping them`);
+  const reporter = createReporter({ stream: io.stderr, verbose, header });
   const result = await executeBatch({
     plan,
     execenv: entry.execenv,
@@ -185,6 +186,8 @@ async function runBatch(
         ? `error: ${message}`
         : `error: execenv ${entry.execenv.name} failed: ${message}${verbose ? `\n${stack}` : ""}`,
     );
+    // Nothing ran: the error line is all there is to say.
+    if (result.succeeded + result.failed.length === 0 && !result.stoppedBy) return result.exitCode;
   }
   printSummary(result, plan.batch.root, reporter.log);
   return result.exitCode;

@@ -12,6 +12,8 @@ export interface Reporter extends BatchObserver {
 export interface ReporterSettings {
   stream: NodeJS.WritableStream & { isTTY?: boolean };
   verbose: boolean;
+  /** Lines to print when the batch starts running (after the execenv's check and set-up). */
+  header?: string[];
   /** Seconds between status lines when not on a terminal. */
   statusEvery?: number;
 }
@@ -28,7 +30,12 @@ export const howItEnded = (record: RunRecord) =>
 const describeFailure = (run: Run, record: RunRecord) =>
   `${run.id} failed (${howItEnded(record)})${record.stderr ? `, stderr: ${record.stderr}` : ""}`;
 
-export function createReporter({ stream, verbose, statusEvery = 5 }: ReporterSettings): Reporter {
+export function createReporter({
+  stream,
+  verbose,
+  header = [],
+  statusEvery = 5,
+}: ReporterSettings): Reporter {
   let total = 0;
   let done = 0;
   let failed = 0;
@@ -57,6 +64,7 @@ export function createReporter({ stream, verbose, statusEvery = 5 }: ReporterSet
     batchStarted({ runs, jobs }) {
       total = runs;
       startedAt = Date.now();
+      for (const line of header) log.info(line);
       if (stream.isTTY && !process.env.CI) {
         const bars = new MultiBar(
           {

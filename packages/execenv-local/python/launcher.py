@@ -1,30 +1,36 @@
-"""Run launcher of the local execenv: starts runs from a small process, which costs far
+"""Run launcher of the local execenv (Python 3.9+): starts runs from a small process, which costs far
 less per run than spawning from Node, and keeps at most JOBS of them running.
 
 Protocol, one JSON object per line. In (stdin): a run {"run", "cmd", "cwd", "env",
 "stdout", "stderr"}; {"end": true} when no more runs will come; {"stop": true} to stop.
 Out (stdout): {"started", "pid", "at"} and {"ended", "code", "signal", "startedAt", "at"
 [, "error"]}. EOF on stdin (the CLI died) or SIGTERM act as stop: no new run, TERM to
-every run's process group, KILL after GRACE seconds.
+every run's process group, KILL after GRACE seconds. Usage: launcher.py JOBS GRACE
+strict|lenient.
 """
 import collections
 import json
 import os
 import selectors
 import signal
-import subprocess
+import shutil
 import sys
 import time
 
 JOBS = int(sys.argv[1])
 GRACE = float(sys.argv[2])
+# With --exec-strict a failed run stops the batch here, before its freed slot is refilled.
+STRICT = sys.argv[3] == "strict"
 
 queue = collections.deque()
-running = {}  # run id -> (Popen, started at ms)
+running = {}  # pid -> (run id, started at ms); the pid is also the run's process group
 stopping = False
 kill_at = None
 no_more_runs = False
 out = sys.stdout
+BASH = shutil.which("bash")
+BASE_ENV = dict(os.environ)
+WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 
 
 def now_ms():
@@ -35,43 +41,49 @@ def emit(message):
     out.write(json.dumps(message) + "\n")
 
 
-def open_output(path):
+def redirect(fd, path):
     if path is None:
-        return subprocess.DEVNULL
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return open(path, "wb")
+        return (os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0)
+    try:
+        os.mkdir(os.path.dirname(path))
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    return (os.POSIX_SPAWN_OPEN, fd, path, WRITE, 0o644)
 
 
 def launch(spec):
     started = now_ms()
-    files = []
     try:
-        files = [open_output(spec["stdout"]), open_output(spec["stderr"])]
-        process = subprocess.Popen(
-            ["bash", "-c", spec["cmd"]],
-            cwd=spec["cwd"],
-            env={**os.environ, **spec["env"]},
-            stdin=subprocess.DEVNULL,
-            stdout=files[0],
-            stderr=files[1],
-            start_new_session=True,  # its own process group: stopped as a whole
-        )
+        if BASH is None:
+            raise FileNotFoundError(2, "No such file or directory", "bash")
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            redirect(1, spec["stdout"]),
+            redirect(2, spec["stderr"]),
+        ]
+        # posix_spawn has no working-directory action: the launcher is single-threaded,
+        # so changing its own directory just before the spawn is safe.
+        os.chdir(spec["cwd"])
+        env = BASE_ENV.copy()
+        env.update(spec["env"])
+        # setsid: the run leads its own process group, stopped as a whole.
+        pid = os.posix_spawn(BASH, ["bash", "-c", spec["cmd"]], env, file_actions=actions, setsid=True)
     except OSError as error:
         emit({"ended": spec["run"], "code": None, "signal": None, "startedAt": started, "at": now_ms(),
               "error": f"could not start: {error.strerror or error}: {error.filename or 'bash'}"})
+        if STRICT:
+            stop()
         return
-    finally:
-        for f in files:
-            if f is not subprocess.DEVNULL:
-                f.close()
-    running[spec["run"]] = (process, started)
-    emit({"started": spec["run"], "pid": process.pid, "at": started})
+    running[pid] = (spec["run"], started)
+    emit({"started": spec["run"], "pid": pid, "at": started})
 
 
 def signal_groups(sig):
-    for process, _ in running.values():
+    for pid in running:
         try:
-            os.killpg(process.pid, sig)
+            os.killpg(pid, sig)
         except ProcessLookupError:
             pass
 
@@ -87,16 +99,24 @@ def stop():
 
 
 def reap():
-    for run_id, (process, started) in list(running.items()):
-        code = process.poll()
-        if code is None:
+    while running:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if pid not in running:
             continue
-        del running[run_id]
+        run_id, started = running.pop(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if STRICT and code != 0:
+            stop()
         emit({"ended": run_id, "code": code if code >= 0 else None,
               "signal": signal.Signals(-code).name if code < 0 else None, "startedAt": started, "at": now_ms()})
         # Whatever the run left behind in its group goes with it.
         try:
-            os.killpg(process.pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
 

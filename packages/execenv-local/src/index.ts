@@ -10,7 +10,7 @@ export const localOptionsSchema = z.object({
     .string()
     .default("python3")
     .meta({ env: "SIERRA_PYTHON", valueName: "PATH" })
-    .describe("Python 3.8+ that hosts the run launcher"),
+    .describe("Python 3.9+ that hosts the run launcher"),
   killGrace: z
     .number()
     .min(0, "must be 0 or more seconds")
@@ -25,12 +25,12 @@ export default defineExecEnv({
   description: "Runs on this machine, N at a time, each run in its own process group (like GNU parallel)",
   options: localOptionsSchema,
   async check({ options }) {
-    const probe = await execa(options.python, ["-c", "import sys; sys.exit(sys.version_info < (3, 8))"], {
+    const probe = await execa(options.python, ["-c", "import sys; sys.exit(sys.version_info < (3, 9))"], {
       reject: false,
     });
     if (probe.exitCode !== 0) {
       throw new SierraError(
-        `the local execenv needs Python 3.8+ (tried ${JSON.stringify(options.python)}): install python3 or pass --python PATH`,
+        `the local execenv needs Python 3.9+ (tried ${JSON.stringify(options.python)}): install python3 or pass --python PATH`,
       );
     }
   },

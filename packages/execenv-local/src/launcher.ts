@@ -28,13 +28,17 @@ export async function runWithLauncher(
   ctx: ExecuteContext<LauncherSettings, unknown>,
 ): Promise<void> {
   const { python, killGrace } = ctx.options;
-  const launcher = spawnGroup(python, [LAUNCHER, String(ctx.jobs), String(killGrace)], {
-    stdin: "pipe",
-    stdout: "pipe",
-    stderr: "inherit",
-    buffer: false,
-    env: { SIERRA_EXEC_ID: ctx.executionId },
-  });
+  const launcher = spawnGroup(
+    python,
+    [LAUNCHER, String(ctx.jobs), String(killGrace), ctx.core.execStrict ? "strict" : "lenient"],
+    {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "inherit",
+      buffer: false,
+      env: { SIERRA_EXEC_ID: ctx.executionId },
+    },
+  );
   const byId = new Map(runs.map((run) => [run.id, run]));
   const pids = new Map<string, number>();
 

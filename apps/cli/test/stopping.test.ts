@@ -1,0 +1,105 @@
+// Stopping a batch: signals, --exec-strict and a killed CLI. Whatever happens, no process
+// it started may remain, and no finished run may be lost or repeated.
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import {
+  commandsWith,
+  makeBatch,
+  newMarker,
+  processesWith,
+  readRecords,
+  sierra,
+  waitFor,
+} from "./helpers.js";
+
+// A run that ignores TERM and leaves a grandchild that ignores it too.
+const STUBBORN = 'trap "" TERM; sleep 300 & sleep 300; wait';
+
+describe.each([
+  ["SIGINT", 130],
+  ["SIGTERM", 143],
+] as const)("on %s", (signal, status) => {
+  it(`stops every run and its children, records them, exits ${status}`, async () => {
+    const root = makeBatch({ a: ["true", STUBBORN, STUBBORN, STUBBORN] });
+    const marker = newMarker();
+    const cli = sierra(["--batch-root", root, "--exec-jobs-per-node", "2", "--kill-grace", "0.5"], {
+      marker,
+    });
+    // Two stubborn runs, each with a grandchild: four sleeps.
+    const sleeping = () => commandsWith(marker).filter((command) => command === "sleep 300").length;
+    await waitFor(() => sleeping() === 4, "the runs to start");
+    cli.kill(signal);
+    const result = await cli;
+    expect(result.exitCode).toBe(status);
+    expect(processesWith(marker)).toEqual([]);
+    const records = readRecords(root);
+    const stopped = records.filter((record) => record.command === STUBBORN);
+    expect(stopped).toHaveLength(2);
+    for (const record of stopped) expect(record.signal).toBe("SIGKILL");
+    expect(result.stderr).toMatch(new RegExp(`interrupted by ${signal}`));
+    expect(result.stderr).toMatch(/1 succeeded, 2 failed, 1 not run/);
+  });
+});
+
+describe("--exec-strict", () => {
+  it("at the first failure starts no new run, stops the running ones and exits 1", async () => {
+    const root = makeBatch({ a: ["sleep 0.3; exit 7", "sleep 300", "true", "true", "true"] });
+    const marker = newMarker();
+    const started = Date.now();
+    const result = await sierra(["--batch-root", root, "--exec-jobs-per-node", "2", "--exec-strict"], {
+      marker,
+    });
+    expect(result.exitCode).toBe(1);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(processesWith(marker)).toEqual([]);
+    const records = readRecords(root);
+    expect(records.map((r) => [r.run, r.exitCode, r.signal])).toEqual([
+      [0, 7, null],
+      [1, null, "SIGTERM"],
+    ]);
+    expect(result.stderr).toMatch(/stopped after a\/run0 failed \(--exec-strict\)/);
+    expect(result.stderr).toMatch(/3 not run/);
+  });
+
+  it("without it, a failure does not stop the batch", async () => {
+    const root = makeBatch({ a: ["exit 7", "true", "true"] });
+    const result = await sierra(["--batch-root", root, "--exec-jobs-per-node", "1"]);
+    expect(result.exitCode).toBe(1);
+    expect(readRecords(root)).toHaveLength(3);
+  });
+});
+
+describe("a CLI killed with SIGKILL", () => {
+  it("leaves no run behind, and --exec-resume loses and repeats no finished run", async () => {
+    // Each run counts its executions; the slow ones block until the file `go` exists.
+    const count = 'echo x >> "$SIERRA_BATCH_ROOT/count-$SIERRA_RUN"';
+    const slow = `${count}; until [ -f "$SIERRA_BATCH_ROOT/go" ]; do sleep 0.1; done`;
+    const root = makeBatch({ a: [...Array(6).fill(count), slow, slow] });
+    const marker = newMarker();
+    const cli = sierra(["--batch-root", root, "--exec-jobs-per-node", "2"], { marker });
+    await waitFor(() => existsSync(path.join(root, "count-7")), "the slow runs to start");
+    expect(readRecords(root)).toHaveLength(6);
+    cli.kill("SIGKILL");
+    await cli;
+    // The launcher notices its CLI is gone and stops the runs.
+    await waitFor(() => processesWith(marker).length === 0, "the runs to be stopped", 10_000);
+
+    // A record torn by a crash in the middle of a write.
+    appendFileSync(path.join(root, "statistics/exec/runs.jsonl"), '{"exp":"a","run":6,"comm');
+    writeFileSync(path.join(root, "go"), "");
+    const resumed = await sierra(["--batch-root", root, "--exec-resume"]);
+    expect(resumed.exitCode).toBe(0);
+    expect(resumed.stderr).toMatch(/6 runs succeeded before/);
+
+    for (let run = 0; run < 8; run++) {
+      const executions = readFileSync(path.join(root, `count-${run}`), "utf8").length / 2;
+      expect(executions, `executions of run ${run}`).toBe(run < 6 ? 1 : 2);
+    }
+    const records = readRecords(root);
+    expect(records.map((r) => r.run).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(records.every((r) => r.exitCode === 0 && r.attempt === 1)).toBe(true);
+    await sleep(0);
+  });
+});
