@@ -79,7 +79,8 @@ function openAppend(file: string, fresh: boolean, header = ""): number {
   return fd;
 }
 
-const seconds = (ms: number, width: number) => (ms / 1000).toFixed(3).padStart(width);
+/** Seconds with milliseconds, padded as GNU parallel pads them. */
+const seconds = (ms: number, width = 0) => (ms / 1000).toFixed(3).padStart(width);
 
 export class RecordWriter {
   readonly host = hostname();
@@ -101,7 +102,7 @@ export class RecordWriter {
     const command = record.command.replace(/[\t\n]/g, " ");
     writeSync(
       this.joblog,
-      `${seq}\t:\t${seconds(startMs, 14)}\t${seconds(record.durationMs, 8)}\t0\t${received}\t${exitval}\t${signal}\t${command}\n`,
+      `${seq}\t:\t${seconds(startMs)}\t${seconds(record.durationMs, 10)}\t0\t${received}\t${exitval}\t${signal}\t${command}\n`,
     );
   }
 
