@@ -111,7 +111,7 @@ export async function ensurePythonEnv(
         const outcome = await child;
         if (outcome.exitCode !== 0) {
           throw new SierraError(
-            `could not provision ${spec.name} into ${dir}: ${what} failed (${outcome.shortMessage.split("\n")[0]}); check that ${python} works and PyPI is reachable, or point the execenv at an existing installation`,
+            `could not provision ${spec.name} into ${dir}: ${what} failed (${(outcome.shortMessage ?? "").split("\n")[0]}); check that ${python} works and PyPI is reachable, or point the execenv at an existing installation`,
           );
         }
       };
