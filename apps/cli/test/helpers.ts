@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { execa, type Options } from "execa";
+import { execa } from "execa";
 
 export const SIERRA = path.resolve(import.meta.dirname, "../dist/bin.js");
 
@@ -24,13 +24,11 @@ export function makeBatch(experiments: Record<string, string[]>, batchCommands?:
 export const newMarker = () => `sierra-test-${randomUUID()}`;
 
 /** Starts the built CLI; never rejects, so tests can assert on any exit status. */
-export function sierra(args: string[], options: Options & { marker?: string } = {}) {
-  const { marker, ...rest } = options;
+export function sierra(args: string[], { marker, env = {} }: { marker?: string; env?: NodeJS.ProcessEnv } = {}) {
   return execa(process.execPath, [SIERRA, ...args], {
     reject: false,
     timeout: 60_000,
-    ...rest,
-    env: { ...(rest.env ?? {}), ...(marker ? { SIERRA_TEST_MARKER: marker } : {}), CI: "1" },
+    env: { ...env, ...(marker ? { SIERRA_TEST_MARKER: marker } : {}), CI: "1" },
   });
 }
 
@@ -70,7 +68,7 @@ export async function waitFor<T>(probe: () => T | undefined | false, what: strin
   }
 }
 
-export interface Record {
+export interface RecordLine {
   exp: string;
   run: number;
   command: string;
@@ -86,7 +84,7 @@ export interface Record {
   error?: string;
 }
 
-export function readRecords(root: string): Record[] {
+export function readRecords(root: string): RecordLine[] {
   const text = readFileSync(path.join(root, "statistics/exec/runs.jsonl"), "utf8");
   return text
     .split("\n")
