@@ -6,7 +6,7 @@ import { PassThrough } from "node:stream";
 import { defineExecEnv } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { builtinRegistry, main } from "../dist/index.js";
+import { builtinRegistry, main } from "../src/index.js";
 import { makeBatch, sierra } from "./helpers.js";
 
 const batch = makeBatch({ e0: ['touch "$SIERRA_BATCH_ROOT/ran"'], e1: ["true"] });
