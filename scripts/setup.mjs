@@ -1,15 +1,16 @@
-// Brings a fresh clone to a runnable state with nothing but Node.js and npm:
-// pnpm at the version pinned in package.json (via npx), a frozen install, a build.
+// Brings a fresh clone to a runnable state with nothing but Node.js and npm: pnpm at the
+// version pinned in package.json (through npx), a frozen install, then a build.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import path from "node:path";
 
-const root = new URL("..", import.meta.url);
-const { packageManager } = JSON.parse(readFileSync(new URL("package.json", root), "utf8"));
-const pnpm = (...args) =>
-  execFileSync("npx", ["--yes", packageManager, ...args], {
-    cwd: root,
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+const root = path.resolve(import.meta.dirname, "..");
+const { packageManager } = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
+const bin = path.join(root, "node_modules", ".bin");
+// An absolute bin directory first: turbo looks pnpm up on PATH and runs it in each
+// package's directory, where the relative entry npx adds would point nowhere.
+const env = { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH}` };
+const run = (file, args) => execFileSync(file, args, { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] });
 
-pnpm("install", "--frozen-lockfile", "--reporter=silent");
-pnpm("exec", "turbo", "run", "build", "--output-logs=errors-only");
+run("npx", ["--yes", packageManager, "install", "--frozen-lockfile", "--reporter=silent"]);
+run(path.join(bin, "turbo"), ["run", "build", "--output-logs=errors-only"]);
