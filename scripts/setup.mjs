@@ -10,7 +10,8 @@ const bin = path.join(root, "node_modules", ".bin");
 // An absolute bin directory first: turbo looks pnpm up on PATH and runs it in each
 // package's directory, where the relative entry npx adds would point nowhere.
 const env = { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH}` };
-const run = (file, args) => execFileSync(file, args, { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] });
+const run = (file, args) =>
+  execFileSync(file, args, { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] });
 
 run("npx", ["--yes", packageManager, "install", "--frozen-lockfile", "--reporter=silent"]);
 run(path.join(bin, "turbo"), ["run", "build", "--output-logs=errors-only"]);
