@@ -1,11 +1,16 @@
 // Long-lived helper processes (launchers, servers, workers, agents) in their own process
 // groups, and stopping a whole group: TERM (or the signal a program needs), KILL after a grace.
 import { setTimeout as sleep } from "node:timers/promises";
-import { execa, type Options } from "execa";
+import type { Options } from "execa";
 
-/** Starts `file` as the leader of a new process group; execa's result never rejects. */
-export function spawnGroup<O extends Options>(file: string, args: readonly string[], options: O) {
-  return execa(file, args, { ...options, detached: true, cleanup: false, reject: false } as const);
+/**
+ * Starts `file` as the leader of a new process group; execa's result never rejects.
+ * Wrapped in an object so that awaiting this does not wait for the process to end.
+ * execa loads on first use: importing it costs every CLI start a fifth of a second.
+ */
+export async function spawnGroup<O extends Options>(file: string, args: readonly string[], options: O) {
+  const { execa } = await import("execa");
+  return { child: execa(file, args, { ...options, detached: true, cleanup: false, reject: false } as const) };
 }
 
 export function groupAlive(pgid: number): boolean {

@@ -6,7 +6,6 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { homedir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { execa } from "execa";
 import { SierraError } from "./errors.js";
 import type { Logger } from "./exec-env.js";
 
@@ -98,6 +97,7 @@ export async function ensurePythonEnv(
       if (existsSync(path.join(dir, COMPLETE))) return result;
       rmSync(dir, { recursive: true, force: true });
       log.info(`provisioning ${spec.requirements.join(" ")} into ${dir} (once)`);
+      const { execa } = await import("execa");
       const step = async (what: string, file: string, args: string[]) => {
         const child = execa(file, args, {
           all: true,

@@ -1,12 +1,13 @@
-"""Run launcher of the local execenv (Python 3.9+): starts runs from a small process, which costs far
+"""Run launcher of the local execenv: starts runs from a small process, which costs far
 less per run than spawning from Node, and keeps at most JOBS of them running.
 
-Protocol, one JSON object per line. In (stdin): a run {"run", "cmd", "cwd", "env",
-"stdout", "stderr"}; {"end": true} when no more runs will come; {"stop": true} to stop.
-Out (stdout): {"started", "pid", "at"} and {"ended", "code", "signal", "startedAt", "at"
-[, "error"]}. EOF on stdin (the CLI died) or SIGTERM act as stop: no new run, TERM to
-every run's process group, KILL after GRACE seconds. Usage: launcher.py JOBS GRACE
-strict|lenient.
+Protocol, one JSON object per line. Out (stdout): first {"ready": version}, then
+{"started", "pid", "at"}, {"ended", "code", "signal", "startedAt", "at" [, "error"]} and
+{"dropped": [run ids]} for runs a stop left unstarted.
+In (stdin): a run {"run", "cmd", "cwd", "env", "stdout", "stderr"}; {"stop": true} to
+stop: no new run, TERM to every run's process group, KILL after GRACE seconds;
+{"quit": true} to exit once nothing runs. EOF on stdin (the CLI died) or SIGTERM: stop,
+then exit. Usage: launcher.py JOBS GRACE strict|lenient.
 """
 import collections
 import json
@@ -17,6 +18,9 @@ import shutil
 import sys
 import time
 
+if sys.version_info < (3, 9):
+    sys.exit(f"the run launcher needs Python 3.9+, not {sys.version.split()[0]}")
+
 JOBS = int(sys.argv[1])
 GRACE = float(sys.argv[2])
 # With --exec-strict a failed run stops the batch here, before its freed slot is refilled.
@@ -26,8 +30,9 @@ queue = collections.deque()
 running = {}  # pid -> (run id, started at ms); the pid is also the run's process group
 stopping = False
 kill_at = None
-no_more_runs = False
-out = sys.stdout
+leaving = False  # told to quit, or the CLI is gone
+outbox = []  # messages for the CLI, written once per loop turn
+cli_gone = False
 BASH = shutil.which("bash")
 BASE_ENV = dict(os.environ)
 WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -38,7 +43,20 @@ def now_ms():
 
 
 def emit(message):
-    out.write(json.dumps(message) + "\n")
+    outbox.append(json.dumps(message) + "\n")
+
+
+def flush():
+    """Writes the outbox. A CLI that is gone must not keep the launcher from stopping runs."""
+    global cli_gone
+    if outbox and not cli_gone:
+        data = "".join(outbox).encode()
+        try:
+            while data:
+                data = data[os.write(1, data):]
+        except OSError:
+            cli_gone = True
+    outbox.clear()
 
 
 def redirect(fd, path):
@@ -93,6 +111,7 @@ def stop():
     if stopping:
         return
     stopping = True
+    emit({"dropped": [spec["run"] for spec in queue]})
     queue.clear()
     signal_groups(signal.SIGTERM)
     kill_at = time.monotonic() + GRACE
@@ -122,7 +141,7 @@ def reap():
 
 
 def main():
-    global no_more_runs, kill_at
+    global leaving, kill_at
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -136,7 +155,9 @@ def main():
     selector.register(stdin, selectors.EVENT_READ, "in")
     selector.register(wake_r, selectors.EVENT_READ, "wake")
     pending = b""
-    while not ((no_more_runs or stopping) and not queue and not running):
+    emit({"ready": sys.version.split()[0]})
+    flush()
+    while not (leaving and not running):
         timeout = None if kill_at is None else max(0.0, kill_at - time.monotonic())
         for key, _ in selector.select(timeout):
             if key.data == "wake":
@@ -149,6 +170,7 @@ def main():
             chunk = os.read(stdin, 1 << 16)
             if not chunk:
                 selector.unregister(stdin)
+                leaving = True
                 stop()
                 continue
             pending += chunk
@@ -157,9 +179,11 @@ def main():
                 message = json.loads(line)
                 if message.get("stop"):
                     stop()
-                elif message.get("end"):
-                    no_more_runs = True
-                elif not stopping:
+                elif message.get("quit"):
+                    leaving = True
+                elif stopping:
+                    emit({"dropped": [message["run"]]})
+                else:
                     queue.append(message)
         reap()
         if kill_at is not None and time.monotonic() >= kill_at:
@@ -167,7 +191,7 @@ def main():
             kill_at = None
         while not stopping and queue and len(running) < JOBS:
             launch(queue.popleft())
-        out.flush()
+        flush()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 // The `local` execenv: our answer to GNU parallel. Runs execute on this machine, exactly
-// `--exec-jobs-per-node` at a time, each `bash -c` in its own process group.
-import { defineExecEnv, SierraError } from "@sierra-exec/core";
-import { execa } from "execa";
+// `--exec-jobs-per-node` at a time, each `bash -c` in its own process group, started by a
+// small Python launcher (see python/launcher.py for why).
+import { defineExecEnv } from "@sierra-exec/core";
 import { z } from "zod";
-import { runWithLauncher } from "./launcher.js";
+import { Launcher } from "./launcher.js";
 
 export const localOptionsSchema = z.object({
   python: z
@@ -24,15 +24,8 @@ export default defineExecEnv({
   aliases: ["hpc.local"],
   description: "Runs on this machine, N at a time, each run in its own process group (like GNU parallel)",
   options: localOptionsSchema,
-  async check({ options }) {
-    const probe = await execa(options.python, ["-c", "import sys; sys.exit(sys.version_info < (3, 9))"], {
-      reject: false,
-    });
-    if (probe.exitCode !== 0) {
-      throw new SierraError(
-        `the local execenv needs Python 3.9+ (tried ${JSON.stringify(options.python)}): install python3 or pass --python PATH`,
-      );
-    }
-  },
-  execute: runWithLauncher,
+  setupBatch: ({ options, jobs, core, executionId }) =>
+    Launcher.start({ ...options, jobs, strict: core.execStrict, executionId }),
+  execute: (runs, ctx) => ctx.state.execute(runs, ctx),
+  teardownBatch: async (_ctx, launcher) => launcher?.close(),
 });

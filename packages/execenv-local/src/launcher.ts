@@ -1,18 +1,24 @@
-// Drives python/launcher.py: streams the runs to it and turns its start and end
-// messages into the core's run events.
+// Drives python/launcher.py, one per batch: streams runs to it and turns its start and
+// end messages into the core's run events. Its ready handshake is the environment check.
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import type { ExecuteContext, Run } from "@sierra-exec/core";
-import { spawnGroup, stopProcessGroup } from "@sierra-exec/core";
+import { SierraError, spawnGroup, stopProcessGroup } from "@sierra-exec/core";
 
 export const LAUNCHER = new URL("../python/launcher.py", import.meta.url).pathname;
 
-interface LauncherSettings {
+export interface LauncherSettings {
   python: string;
+  jobs: number;
+  /** Seconds between TERM and KILL when runs are stopped. */
   killGrace: number;
+  /** Stop at the first failed run, before its slot is refilled. */
+  strict: boolean;
+  /** Put in every run's environment, to find what the batch started. */
+  executionId: string;
 }
 
-type LauncherMessage =
+type Event =
   | { started: string; pid: number; at: number }
   | {
       ended: string;
@@ -21,71 +27,123 @@ type LauncherMessage =
       startedAt: number;
       at: number;
       error?: string;
-    };
+    }
+  | { dropped: string[] };
 
-export async function runWithLauncher(
-  runs: readonly Run[],
-  ctx: ExecuteContext<LauncherSettings, unknown>,
-): Promise<void> {
-  const { python, killGrace } = ctx.options;
-  const launcher = spawnGroup(
-    python,
-    [LAUNCHER, String(ctx.jobs), String(killGrace), ctx.core.execStrict ? "strict" : "lenient"],
-    {
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "inherit",
-      buffer: false,
-      env: { SIERRA_EXEC_ID: ctx.executionId },
-    },
-  );
-  const byId = new Map(runs.map((run) => [run.id, run]));
-  const pids = new Map<string, number>();
+interface Pending {
+  run: Run;
+  ctx: ExecuteContext<unknown, unknown>;
+  pid?: number;
+}
 
-  const stop = () => launcher.stdin?.write('{"stop":true}\n');
-  ctx.signal.addEventListener("abort", stop, { once: true });
-  if (ctx.signal.aborted) stop();
+export class Launcher {
+  private readonly pending = new Map<string, Pending>();
+  private drained: (() => void) | undefined;
+  private readonly exited: Promise<unknown>;
 
-  const lines = createInterface({ input: launcher.stdout as NodeJS.ReadableStream });
-  lines.on("line", (line) => {
-    const message = JSON.parse(line) as LauncherMessage;
+  private constructor(
+    private readonly child: Awaited<ReturnType<typeof spawnGroup>>["child"],
+    private readonly settings: LauncherSettings,
+  ) {
+    child.stdin?.on("error", () => {});
+    this.exited = child.then((result: unknown) => {
+      // A launcher that died on its own leaves its runs without an end: stop them here.
+      for (const { pid } of this.pending.values()) {
+        if (pid) void stopProcessGroup(pid, { graceMs: settings.killGrace * 1000 });
+      }
+      this.drained?.();
+      return result;
+    });
+  }
+
+  /** Starts the launcher and waits for it to be ready; a SierraError if Python is unusable. */
+  static async start(settings: LauncherSettings): Promise<Launcher> {
+    const { python, jobs, killGrace, strict, executionId } = settings;
+    const { child } = await spawnGroup(
+      python,
+      [LAUNCHER, String(jobs), String(killGrace), strict ? "strict" : "lenient"],
+      { stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, env: { SIERRA_EXEC_ID: executionId } },
+    );
+    const launcher = new Launcher(child, settings);
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const [first] = (await Promise.race([once(lines, "line"), once(lines, "close")])) as [string?];
+    if (!first?.startsWith('{"ready"')) {
+      const result = await child;
+      const why = String(result.stderr ?? result.shortMessage ?? "")
+        .trim()
+        .split("\n")
+        .at(-1);
+      throw new SierraError(
+        `the local execenv needs Python 3.9+ (tried ${JSON.stringify(python)}${why ? `: ${why}` : ""}): install python3 or pass --python PATH`,
+      );
+    }
+    lines.on("line", (line) => launcher.receive(JSON.parse(line) as Event));
+    return launcher;
+  }
+
+  private receive(message: Event): void {
     if ("started" in message) {
-      const run = byId.get(message.started) as Run;
-      pids.set(run.id, message.pid);
-      ctx.runStarted(run, { pid: message.pid, at: new Date(message.at) });
-    } else {
-      const run = byId.get(message.ended) as Run;
-      pids.delete(run.id);
-      ctx.runEnded(run, {
+      const entry = this.pending.get(message.started);
+      if (!entry) return;
+      entry.pid = message.pid;
+      entry.ctx.runStarted(entry.run, { pid: message.pid, at: new Date(message.at) });
+    } else if ("ended" in message) {
+      const entry = this.pending.get(message.ended);
+      if (!entry) return;
+      this.pending.delete(message.ended);
+      entry.ctx.runEnded(entry.run, {
         exitCode: message.code,
         signal: message.signal,
         startedAt: new Date(message.startedAt),
         finishedAt: new Date(message.at),
         ...(message.error ? { error: message.error } : {}),
       });
+      if (this.pending.size === 0) this.drained?.();
+    } else if ("dropped" in message) {
+      for (const id of message.dropped) this.pending.delete(id);
+      if (this.pending.size === 0) this.drained?.();
     }
-  });
+  }
 
-  const input = runs.map((run) =>
-    JSON.stringify({
-      run: run.id,
-      cmd: run.command,
-      cwd: run.cwd,
-      env: run.env,
-      stdout: run.stdout,
-      stderr: run.stderr,
-    }),
-  );
-  // The launcher stops its runs when its stdin closes (the CLI died), so it stays open
-  // until the launcher is done; it exits by itself after "end".
-  launcher.stdin?.on("error", () => {});
-  launcher.stdin?.write(`${input.join("\n")}\n{"end":true}\n`);
-  const [result] = await Promise.all([launcher, once(lines, "close")]);
-  launcher.stdin?.destroy();
-  ctx.signal.removeEventListener("abort", stop);
-  // A launcher that died on its own leaves its runs without an end: stop them here.
-  await Promise.all([...pids.values()].map((pgid) => stopProcessGroup(pgid, { graceMs: killGrace * 1000 })));
-  if (result.exitCode !== 0 && !ctx.signal.aborted) {
-    throw new Error(`the run launcher exited with status ${result.exitCode ?? result.signal}`);
+  private send(messages: object[]): void {
+    this.child.stdin?.write(`${messages.map((message) => JSON.stringify(message)).join("\n")}\n`);
+  }
+
+  /** Executes `runs`; resolves when each has ended, or been dropped by a stop. */
+  async execute(runs: readonly Run[], ctx: ExecuteContext<unknown, unknown>): Promise<void> {
+    if (this.child.exitCode !== null) throw new Error("the run launcher is no longer running");
+    for (const run of runs) this.pending.set(run.id, { run, ctx });
+    const done = new Promise<void>((resolve) => {
+      this.drained = resolve;
+    });
+    const stop = () => this.send([{ stop: true }]);
+    ctx.signal.addEventListener("abort", stop, { once: true });
+    this.send(
+      runs.map((run) => ({
+        run: run.id,
+        cmd: run.command,
+        cwd: run.cwd,
+        env: run.env,
+        stdout: run.stdout,
+        stderr: run.stderr,
+      })),
+    );
+    if (ctx.signal.aborted) stop();
+    await done;
+    ctx.signal.removeEventListener("abort", stop);
+    if (this.child.exitCode !== null && !ctx.signal.aborted) {
+      throw new Error(`the run launcher exited unexpectedly (status ${this.child.exitCode})`);
+    }
+  }
+
+  /** Lets the launcher exit once idle; stops its group if it does not. */
+  async close(): Promise<void> {
+    this.send([{ quit: true }]);
+    const timeout = setTimeout(
+      () => void stopProcessGroup(this.child.pid as number, { graceMs: 1000 }),
+      5000,
+    );
+    await this.exited;
+    clearTimeout(timeout);
   }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { ExecuteContext, Run, RunOutcome } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
-import { runWithLauncher } from "../src/launcher.js";
+import { Launcher } from "../src/launcher.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "launcher-"));
 const run = (index: number, command: string): Run => ({
@@ -19,49 +19,57 @@ const run = (index: number, command: string): Run => ({
   stderr: null,
 });
 
-function context(jobs: number, signal = new AbortController().signal) {
-  const events: string[] = [];
+function context(signal = new AbortController().signal) {
   const outcomes = new Map<string, RunOutcome>();
   let running = 0;
   let peak = 0;
   const ctx = {
-    jobs,
     signal,
-    executionId: "test",
-    options: { python: "python3", killGrace: 0.2 },
-    core: { execStrict: false },
-    runStarted: (r: Run) => {
-      events.push(`start ${r.id}`);
+    runStarted: () => {
       peak = Math.max(peak, ++running);
     },
     runEnded: (r: Run, outcome: RunOutcome) => {
       running -= 1;
-      events.push(`end ${r.id}`);
       outcomes.set(r.id, outcome);
     },
-  } as unknown as ExecuteContext<{ python: string; killGrace: number }, unknown>;
-  return { ctx, events, outcomes, peak: () => peak };
+  } as unknown as ExecuteContext<unknown, unknown>;
+  return { ctx, outcomes, peak: () => peak };
 }
 
+const settings = { python: "python3", jobs: 2, killGrace: 0.2, strict: false, executionId: "test" };
+
 describe("run launcher", () => {
-  it("reports a start and an end for every run, at most `jobs` at once", async () => {
-    const runs = Array.from({ length: 6 }, (_, i) => run(i, `sleep 0.1; echo $SIERRA_RUN; exit ${i % 2}`));
-    const { ctx, events, outcomes, peak } = context(2);
-    await runWithLauncher(runs, ctx);
-    expect(events.filter((e) => e.startsWith("start"))).toHaveLength(6);
-    expect(peak()).toBe(2);
-    expect([...outcomes.values()].map((o) => o.exitCode)).toEqual(expect.arrayContaining([0, 1]));
-    expect(outcomes.get("e/run3")).toMatchObject({ exitCode: 1, signal: null });
+  it("reports an end for every run, at most `jobs` at once, and serves several sets", async () => {
+    const launcher = await Launcher.start(settings);
+    const first = context();
+    await launcher.execute(
+      Array.from({ length: 6 }, (_, i) => run(i, `sleep 0.1; exit ${i % 2}`)),
+      first.ctx,
+    );
+    expect(first.outcomes.size).toBe(6);
+    expect(first.peak()).toBe(2);
+    expect(first.outcomes.get("e/run3")).toMatchObject({ exitCode: 1, signal: null });
+    const second = context();
+    await launcher.execute([run(6, "exit 4")], second.ctx);
+    expect(second.outcomes.get("e/run6")?.exitCode).toBe(4);
+    await launcher.close();
   });
 
   it("on abort, stops the running runs and starts no others", async () => {
+    const launcher = await Launcher.start(settings);
     const controller = new AbortController();
-    const { ctx, outcomes } = context(2, controller.signal);
-    const done = runWithLauncher([run(0, "sleep 30"), run(1, "sleep 30"), run(2, "true")], ctx);
+    const { ctx, outcomes } = context(controller.signal);
     setTimeout(() => controller.abort(), 300);
-    await done;
+    await launcher.execute([run(0, "sleep 30"), run(1, "sleep 30"), run(2, "true")], ctx);
     expect(outcomes.get("e/run0")?.signal).toBe("SIGTERM");
     expect(outcomes.get("e/run1")?.signal).toBe("SIGTERM");
     expect(outcomes.has("e/run2")).toBe(false);
+    await launcher.close();
+  });
+
+  it("refuses an interpreter that cannot host it, in one line", async () => {
+    await expect(Launcher.start({ ...settings, python: "/nonexistent/python3" })).rejects.toThrow(
+      /^the local execenv needs Python 3\.9\+ \(tried "\/nonexistent\/python3".*\): install python3 or pass --python PATH$/,
+    );
   });
 });
