@@ -1,7 +1,10 @@
 // Shows a batch's progress: a live bar on a terminal (done/failed/running, elapsed, ETA),
 // plain lines otherwise; log messages pass through it so they do not tear the bar.
+import { createRequire } from "node:module";
 import type { BatchObserver, Logger, Run, RunRecord } from "@sierra-exec/core";
-import { MultiBar, Presets } from "cli-progress";
+
+// Loaded only for a terminal: plain-line output (CI, logs, pipes) skips its start-up cost.
+const loadCliProgress = () => createRequire(import.meta.url)("cli-progress") as typeof import("cli-progress");
 
 export interface Reporter extends BatchObserver {
   log: Logger;
@@ -66,6 +69,7 @@ export function createReporter({
       startedAt = Date.now();
       for (const line of header) log.info(line);
       if (stream.isTTY && !process.env.CI) {
+        const { MultiBar, Presets } = loadCliProgress();
         const bars = new MultiBar(
           {
             stream: stream as NodeJS.WriteStream,
