@@ -23,6 +23,15 @@ describe("layout and environment", () => {
     expect(existsSync(path.join(root, "scratch/c1-exp0/run2"))).toBe(false);
   });
 
+  it("starts runs with no signal ignored, as a shell would", async () => {
+    const root = makeBatch({ e: ["grep -E '^Sig(Ign|Blk)' /proc/$$/status", "yes | head -3 | wc -l"] });
+    expect((await sierra(["--batch-root", root])).exitCode).toBe(0);
+    expect(read(root, "scratch/e/run0/stdout")).toBe(
+      "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
+    );
+    expect(read(root, "scratch/e/run1/stdout")).toBe("3\n");
+  });
+
   it("runs the per-batch cmdfile as experiment _batch in the batch root", async () => {
     const root = makeBatch({ exp: ["echo in-exp"] }, ['echo "$SIERRA_EXP $(pwd)"']);
     const result = await sierra(["--batch-root", root]);

@@ -36,6 +36,9 @@ cli_gone = False
 BASH = shutil.which("bash")
 BASE_ENV = dict(os.environ)
 WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+# Python ignores SIGPIPE and SIGXFSZ, and we ignore SIGINT; ignored signals survive exec,
+# so runs get the defaults back (as from a shell), or `yes | head` in a run never ends.
+DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD)
 
 
 def now_ms():
@@ -59,41 +62,57 @@ def flush():
     outbox.clear()
 
 
-def redirect(fd, path):
+def make_parent(path):
     if path is None:
-        return (os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0)
+        return
     try:
         os.mkdir(os.path.dirname(path))
     except FileExistsError:
         pass
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-    return (os.POSIX_SPAWN_OPEN, fd, path, WRITE, 0o644)
+
+
+def exec_run(spec, env):
+    """In the forked child: becomes the run, leader of its own session and process group."""
+    try:
+        for sig in DEFAULT_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        os.setsid()
+        os.chdir(spec["cwd"])
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        for fd, path in ((1, spec["stdout"]), (2, spec["stderr"])):
+            os.dup2(os.open(path, WRITE, 0o644) if path else os.open(os.devnull, os.O_WRONLY), fd)
+        os.execve(BASH, ["bash", "-c", spec["cmd"]], env)
+    except BaseException as error:  # noqa: BLE001 - nothing may escape into the launcher's loop
+        os.write(2, f"sierra launcher: could not start the run: {error}\n".encode())
+    finally:
+        os._exit(127)
 
 
 def launch(spec):
     started = now_ms()
     try:
+        # What can fail is checked here, where it can be reported as such: a plain fork
+        # returns at once (the child execs on another core) but cannot say why it failed.
         if BASH is None:
             raise FileNotFoundError(2, "No such file or directory", "bash")
-        actions = [
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            redirect(1, spec["stdout"]),
-            redirect(2, spec["stderr"]),
-        ]
-        # posix_spawn has no working-directory action: the launcher is single-threaded,
-        # so changing its own directory just before the spawn is safe.
-        os.chdir(spec["cwd"])
+        if not os.path.isdir(spec["cwd"]):
+            raise FileNotFoundError(2, "No such directory", spec["cwd"])
+        make_parent(spec["stdout"])
+        make_parent(spec["stderr"])
         env = BASE_ENV.copy()
         env.update(spec["env"])
-        # setsid: the run leads its own process group, stopped as a whole.
-        pid = os.posix_spawn(BASH, ["bash", "-c", spec["cmd"]], env, file_actions=actions, setsid=True)
+        pid = os.fork()
     except OSError as error:
         emit({"ended": spec["run"], "code": None, "signal": None, "startedAt": started, "at": now_ms(),
               "error": f"could not start: {error.strerror or error}: {error.filename or 'bash'}"})
         if STRICT:
             stop()
         return
+    if pid == 0:
+        exec_run(spec, env)
     running[pid] = (spec["run"], started)
     emit({"started": spec["run"], "pid": pid, "at": started})
 

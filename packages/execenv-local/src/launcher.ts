@@ -61,7 +61,7 @@ export class Launcher {
     const { python, jobs, killGrace, strict, executionId } = settings;
     const { child } = await spawnGroup(
       python,
-      [LAUNCHER, String(jobs), String(killGrace), strict ? "strict" : "lenient"],
+      ["-S", LAUNCHER, String(jobs), String(killGrace), strict ? "strict" : "lenient"],
       { stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, env: { SIERRA_EXEC_ID: executionId } },
     );
     const launcher = new Launcher(child, settings);
