@@ -1,9 +1,8 @@
 import { defineConfig } from "tsup";
+import { base } from "../../tsup.base.js";
 
 export default defineConfig({
+  ...base,
   entry: ["src/index.ts", "src/bin.ts"],
-  format: ["esm"],
   dts: { entry: "src/index.ts" },
-  clean: true,
-  target: "node20",
 });

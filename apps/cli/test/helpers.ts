@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { RunRecord } from "@sierra-exec/core";
 import { execa } from "execa";
 
 export const SIERRA = path.resolve(import.meta.dirname, "../dist/bin.js");
@@ -71,23 +72,7 @@ export async function waitFor<T>(probe: () => T | undefined | false, what: strin
   }
 }
 
-export interface RecordLine {
-  exp: string;
-  run: number;
-  command: string;
-  exitCode: number | null;
-  signal: string | null;
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  attempt: number;
-  execenv: string;
-  stdout: string | null;
-  stderr: string | null;
-  error?: string;
-}
-
-export function readRecords(root: string): RecordLine[] {
+export function readRecords(root: string): RunRecord[] {
   const text = readFileSync(path.join(root, "statistics/exec/runs.jsonl"), "utf8");
   return text
     .split("\n")
