@@ -153,9 +153,11 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
   let state: State | undefined;
   await guard(async () => {
     if (plan.runs.length === 0) return;
+    log.debug(`${execenv.name}: check (execution ${base.executionId})`);
     await execenv.check?.(base);
     if (controller.signal.aborted) return;
     setupCalled = true;
+    log.debug(`${execenv.name}: set up the batch`);
     state = await execenv.setupBatch?.(base);
     records = new RecordWriter(plan.batch.root, !core.execResume);
     observer.batchStarted?.({ runs: plan.runs.length, jobs: core.execJobsPerNode });
@@ -173,6 +175,7 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
           setUp.push(experiment);
           await execenv.setupExperiment?.(experiment, ctx);
         }
+        log.debug(`${execenv.name}: execute ${group.runs.length} runs of ${group.experiments.length} experiments`);
         await execenv.execute(group.runs, ctx);
       } finally {
         for (const experiment of setUp.reverse())
@@ -185,7 +188,10 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
       }
     }
   });
-  if (setupCalled) await guard(() => execenv.teardownBatch?.(base, state));
+  if (setupCalled) {
+    log.debug(`${execenv.name}: tear down the batch`);
+    await guard(() => execenv.teardownBatch?.(base, state));
+  }
   for (const cleanup of cleanups.reverse()) await guard(cleanup);
   records?.close();
   for (const signal of signals) process.off(signal, onSignal);
