@@ -1,11 +1,16 @@
 // The `sierra` command line: picks the execenv, parses the core's and the plugin's
 // options (both derived from their zod schemas), plans the batch and executes it.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import {
+  assertCapabilities,
   coreOptionsSchema,
   describeOptions,
   type ExecEnvRegistry,
   executeBatch,
+  findInstalledExecEnvs,
   isSierraError,
+  loadExecEnv,
   type OptionDescriptor,
   parseOptions,
   planBatch,
@@ -22,7 +27,15 @@ export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /** The user's project: module paths are relative to it, packages are looked up from it first. */
+  cwd?: string;
 }
+
+/** The CLI's own install, where execenv packages are looked up after the user's project. */
+const CLI_DIR = path.dirname(fileURLToPath(import.meta.url));
+
+/** Where execenv packages are looked up, in order. */
+const lookupDirs = (io: CliIo) => [io.cwd ?? process.cwd(), CLI_DIR];
 
 const COMMANDS_HELP = `
 Commands:
@@ -53,15 +66,24 @@ export async function main(
   }
 }
 
+/** Built-ins, then the installed execenv packages, from their package.json metadata (no plugin code runs). */
 function listExecEnvs(registry: ExecEnvRegistry, io: CliIo): number {
-  const rows = registry
-    .list()
-    .map(({ execenv, packageName, version }) => [
-      execenv.name,
-      (execenv.aliases ?? []).join(",") || "-",
-      `${packageName}@${version}`,
-      execenv.description,
-    ]);
+  const builtins = registry.list().map(({ execenv, packageName, version }) => ({
+    name: execenv.name,
+    aliases: execenv.aliases ?? [],
+    packageName,
+    version,
+    description: execenv.description,
+  }));
+  const installed = findInstalledExecEnvs(lookupDirs(io)).filter(
+    (found) => !builtins.some((builtin) => builtin.packageName === found.packageName),
+  );
+  const rows = [...builtins, ...installed].map(({ name, aliases, packageName, version, description }) => [
+    name,
+    aliases.join(",") || "-",
+    `${packageName}@${version}`,
+    description,
+  ]);
   const table = [["NAME", "ALIASES", "PACKAGE", "DESCRIPTION"], ...rows];
   const widths = [0, 1, 2].map((column) => Math.max(...table.map((row) => (row[column] ?? "").length)));
   for (const row of table) {
@@ -142,7 +164,8 @@ async function runBatch(
   verbose: boolean,
 ): Promise<number> {
   const wantsHelp = argv.includes("--help") || argv.includes("-h");
-  const entry = registry.resolve(execenvArgument(argv, io.env));
+  const cwd = io.cwd ?? process.cwd();
+  const entry = await loadExecEnv(execenvArgument(argv, io.env), { registry, from: lookupDirs(io), cwd });
   const program = buildProgram(entry, io);
   try {
     program.parse(argv, { from: "user" });
@@ -154,6 +177,7 @@ async function runBatch(
   const raw = program.opts();
   const core = parseOptions(coreOptionsSchema, { ...raw, execenv: entry.execenv.name }, io.env);
   const options = parseOptions(entry.execenv.options, raw, io.env);
+  assertCapabilities(entry.execenv, core);
   const plan = planBatch(core);
 
   if (core.dryRun) {

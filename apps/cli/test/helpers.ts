@@ -24,10 +24,14 @@ export function makeBatch(experiments: Record<string, string[]>, batchCommands?:
 export const newMarker = () => `sierra-test-${randomUUID()}`;
 
 /** Starts the built CLI; never rejects, so tests can assert on any exit status. */
-export function sierra(args: string[], { marker, env = {} }: { marker?: string; env?: NodeJS.ProcessEnv } = {}) {
+export function sierra(
+  args: string[],
+  { marker, env = {}, cwd }: { marker?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+) {
   return execa(process.execPath, [SIERRA, ...args], {
     reject: false,
     timeout: 60_000,
+    ...(cwd ? { cwd } : {}),
     env: { ...env, ...(marker ? { SIERRA_TEST_MARKER: marker } : {}), CI: "1" },
   });
 }
