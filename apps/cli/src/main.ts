@@ -17,6 +17,7 @@ import {
   type RegisteredExecEnv,
   SierraError,
 } from "@sierra-exec/core";
+import { createExecEnvPackage, nextSteps } from "@sierra-exec/create-execenv";
 import { Command, CommanderError, Option } from "commander";
 import packageJson from "../package.json" with { type: "json" };
 import { builtinRegistry } from "./builtins.js";
@@ -40,6 +41,8 @@ const lookupDirs = (io: CliIo) => [io.cwd ?? process.cwd(), CLI_DIR];
 const COMMANDS_HELP = `
 Commands:
   sierra execenvs     list the available execenvs with their package and version
+  sierra new execenv <name> [--dir <path>]
+                      write a new execenv plugin package (builds and passes the testkit)
 
 Exit status: 0 all runs succeeded, 1 a run failed, 2 usage or environment error,
 130/143 interrupted by SIGINT/SIGTERM.`;
@@ -54,6 +57,7 @@ export async function main(
   const say = (line: string) => io.stderr.write(`sierra: ${line}\n`);
   try {
     if (argv[0] === "execenvs") return listExecEnvs(registry, io);
+    if (argv[0] === "new") return newPackage(argv.slice(1), io);
     return await runBatch(argv, registry, io, verbose);
   } catch (error) {
     if (isSierraError(error)) {
@@ -93,6 +97,41 @@ function listExecEnvs(registry: ExecEnvRegistry, io: CliIo): number {
         .join("  ")
         .trimEnd()}\n`,
     );
+  }
+  return 0;
+}
+
+/** `sierra new execenv <name> [--dir <path>]`: the generator of @sierra-exec/create-execenv. */
+function newPackage(argv: string[], io: CliIo): number {
+  const cwd = io.cwd ?? process.cwd();
+  const program = new Command("sierra new")
+    .usage("execenv <name> [--dir <path>]")
+    .description("Write a new package.")
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: () => {} });
+  program
+    .command("execenv")
+    .description("Write a new execenv plugin package that builds and passes the conformance testkit")
+    .argument(
+      "<name>",
+      "the execenv's name (hal), or its package's (sierra-execenv-hal, @lab/sierra-execenv-hal)",
+    )
+    .option("--dir <path>", "where to write it (default: ./<package name>)")
+    .allowExcessArguments(false)
+    .action((name: string, options: { dir?: string }) => {
+      const created = createExecEnvPackage({ name, cwd, ...(options.dir ? { dir: options.dir } : {}) });
+      for (const line of nextSteps(created, cwd)) io.stdout.write(`${line}\n`);
+    });
+  try {
+    program.parse(argv, { from: "user" });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    if (error.exitCode === 0) return 0;
+    const message =
+      error.code === "commander.help"
+        ? "missing what to write (execenv)"
+        : error.message.replace(/^error: /, "");
+    throw new SierraError(`sierra new: ${message} (usage: sierra new execenv <name> [--dir <path>])`);
   }
   return 0;
 }

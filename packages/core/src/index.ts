@@ -25,6 +25,7 @@ export {
 export {
   EXECENV_KEYWORD,
   type ExecEnvPackageMeta,
+  execenvNameSchema,
   execenvPackageMetaSchema,
   findInstalledExecEnvs,
   type InstalledExecEnv,

@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   type CoreOptions,
   coreOptionsSchema,
@@ -12,7 +13,7 @@ import {
   parseOptions,
   planBatch,
 } from "@sierra-exec/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { makeBatch } from "./batch-fixture.js";
 import { maxOverlap, readInterval, timedSleep } from "./overlap.js";
 import { commandLine, processesWithEnv, waitFor } from "./processes.js";
@@ -89,6 +90,17 @@ export function describeExecEnvConformance(execenv: ExecEnv, settings: Conforman
     afterAll(() => {
       if (saved === undefined) delete process.env[MARKER_VARIABLE];
       else process.env[MARKER_VARIABLE] = saved;
+    });
+    // A check that failed may leave the execenv's processes behind: never let them outlive
+    // it (the checks themselves already failed on them).
+    afterEach(() => {
+      for (const pid of processesWithEnv(MARKER_VARIABLE, marker)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // gone meanwhile
+        }
+      }
     });
 
     it(
@@ -277,20 +289,24 @@ export function describeExecEnvConformance(execenv: ExecEnv, settings: Conforman
         const root = makeBatch({ a: [STUBBORN, STUBBORN, STUBBORN] });
         const controller = new AbortController();
         const done = run(root, { execJobsPerNode: 2 }, controller.signal);
+        const budget = timeout / 3;
         await waitFor(
           () => existsSync(path.join(root, "started-0")) && existsSync(path.join(root, "started-1")),
           "two runs to start",
-          timeout / 2,
+          budget,
         );
         if (local) {
           // Each run and its grandchild: four sleeps.
           const sleeping = () =>
             processesWithEnv(MARKER_VARIABLE, marker).filter((pid) => commandLine(pid) === "sleep 300")
               .length;
-          await waitFor(() => sleeping() === 4, "the runs' children and grandchildren to start", timeout / 2);
+          await waitFor(() => sleeping() === 4, "the runs' children and grandchildren to start", budget);
         }
         controller.abort("SIGTERM");
-        const result = await done;
+        const result = await Promise.race([done, sleep(budget, "late" as const, { ref: false })]);
+        if (result === "late") {
+          throw new Error(`the batch did not end within ${budget} ms of SIGTERM: its runs were not stopped`);
+        }
         expect(result.exitCode).toBe(143);
         expect(result.notRun).toBe(1);
         const records = readRecords(root);
