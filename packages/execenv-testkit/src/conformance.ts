@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
+  type CapabilityName,
   type CoreOptions,
   coreOptionsSchema,
   type ExecEnv,
@@ -35,6 +36,23 @@ export const MARKER_VARIABLE = "SIERRA_TESTKIT_MARKER";
 
 /** A run that ignores TERM and leaves a grandchild that ignores it too: only KILL of the whole tree stops it. */
 const STUBBORN = 'touch "$SIERRA_BATCH_ROOT/started-$SIERRA_RUN"; trap "" TERM; sleep 300 & sleep 300; wait';
+
+/** Options that need a capability: an execenv without it must refuse them. */
+const REFUSALS: ReadonlyArray<{
+  capability: CapabilityName;
+  core: Partial<CoreOptions>;
+  flag: string;
+  what: string;
+}> = [
+  { capability: "resume", core: { execResume: true }, flag: "--exec-resume", what: "--exec-resume" },
+  { capability: "strictStop", core: { execStrict: true }, flag: "--exec-strict", what: "--exec-strict" },
+  {
+    capability: "perRunLogs",
+    core: { execDevnull: false },
+    flag: "--exec-devnull",
+    what: "a run without --exec-devnull",
+  },
+];
 
 const lines = (file: string) => readFileSync(file, "utf8").trim().split("\n");
 
@@ -143,31 +161,22 @@ export function describeExecEnvConformance(execenv: ExecEnv, settings: Conforman
       timeout,
     );
 
-    it.runIf(capabilities.perRunLogs)(
-      "keeps each run's stdout and stderr in its files, and none with --exec-devnull",
-      async () => {
-        const root = makeBatch({ a: ["echo out; echo err >&2", "printf 'no newline'"] });
-        expect((await run(root)).exitCode).toBe(0);
-        expect(readFileSync(path.join(root, "scratch/a/run0/stdout"), "utf8")).toBe("out\n");
-        expect(readFileSync(path.join(root, "scratch/a/run0/stderr"), "utf8")).toBe("err\n");
-        expect(readFileSync(path.join(root, "scratch/a/run1/stdout"), "utf8")).toBe("no newline");
-        const quiet = makeBatch({ a: ["echo out; echo err >&2"] });
-        expect((await run(quiet, { execDevnull: true })).exitCode).toBe(0);
-        expect(existsSync(path.join(quiet, "scratch/a/run0/stdout"))).toBe(false);
-        expect(existsSync(path.join(quiet, "scratch/a/run0/stderr"))).toBe(false);
-      },
-      timeout,
-    );
-
-    it.runIf(!capabilities.perRunLogs)(
-      "refuses to run without --exec-devnull (it keeps no per-run logs)",
-      async () => {
-        await expect(run(makeBatch({ a: ["true"] }), { execDevnull: false })).rejects.toThrow(
-          /--exec-devnull/,
-        );
-      },
-      timeout,
-    );
+    if (capabilities.perRunLogs)
+      it(
+        "keeps each run's stdout and stderr in its files, and none with --exec-devnull",
+        async () => {
+          const root = makeBatch({ a: ["echo out; echo err >&2", "printf 'no newline'"] });
+          expect((await run(root)).exitCode).toBe(0);
+          expect(readFileSync(path.join(root, "scratch/a/run0/stdout"), "utf8")).toBe("out\n");
+          expect(readFileSync(path.join(root, "scratch/a/run0/stderr"), "utf8")).toBe("err\n");
+          expect(readFileSync(path.join(root, "scratch/a/run1/stdout"), "utf8")).toBe("no newline");
+          const quiet = makeBatch({ a: ["echo out; echo err >&2"] });
+          expect((await run(quiet, { execDevnull: true })).exitCode).toBe(0);
+          expect(existsSync(path.join(quiet, "scratch/a/run0/stdout"))).toBe(false);
+          expect(existsSync(path.join(quiet, "scratch/a/run0/stderr"))).toBe(false);
+        },
+        timeout,
+      );
 
     it(
       "records each run's exit status or signal, one record and one joblog line per run",
@@ -221,100 +230,101 @@ export function describeExecEnvConformance(execenv: ExecEnv, settings: Conforman
       timeout,
     );
 
-    it.runIf(capabilities.resume)(
-      "--exec-resume runs only what did not succeed, counting attempts",
-      async () => {
-        const count = 'echo x >> "$SIERRA_BATCH_ROOT/count-$SIERRA_RUN"';
-        const root = makeBatch({ a: [count, `${count}; test -f "$SIERRA_BATCH_ROOT/fixed"`, count] });
-        expect((await run(root)).exitCode).toBe(1);
-        writeFileSync(path.join(root, "fixed"), "");
-        const resumed = await run(root, { execResume: true });
-        expect(resumed.exitCode).toBe(0);
-        expect(resumed.succeeded).toBe(1);
-        const executions = [0, 1, 2].map((i) => lines(path.join(root, `count-${i}`)).length);
-        expect(executions).toEqual([1, 2, 1]);
-        const records = readRecords(root);
-        expect(records).toHaveLength(4);
-        expect(records[3]).toMatchObject({ exp: "a", run: 1, exitCode: 0, attempt: 2 });
-      },
-      timeout,
-    );
+    if (capabilities.resume)
+      it(
+        "--exec-resume runs only what did not succeed, counting attempts",
+        async () => {
+          const count = 'echo x >> "$SIERRA_BATCH_ROOT/count-$SIERRA_RUN"';
+          const root = makeBatch({ a: [count, `${count}; test -f "$SIERRA_BATCH_ROOT/fixed"`, count] });
+          expect((await run(root)).exitCode).toBe(1);
+          writeFileSync(path.join(root, "fixed"), "");
+          const resumed = await run(root, { execResume: true });
+          expect(resumed.exitCode).toBe(0);
+          expect(resumed.succeeded).toBe(1);
+          const executions = [0, 1, 2].map((i) => lines(path.join(root, `count-${i}`)).length);
+          expect(executions).toEqual([1, 2, 1]);
+          const records = readRecords(root);
+          expect(records).toHaveLength(4);
+          expect(records[3]).toMatchObject({ exp: "a", run: 1, exitCode: 0, attempt: 2 });
+        },
+        timeout,
+      );
 
-    it.runIf(!capabilities.resume)(
-      "refuses --exec-resume (it lacks capability resume)",
-      async () => {
-        await expect(run(makeBatch({ a: ["true"] }), { execResume: true })).rejects.toThrow(/--exec-resume/);
-      },
-      timeout,
-    );
+    if (capabilities.strictStop)
+      it(
+        "--exec-strict: at the first failure starts no new run and stops the running ones",
+        async () => {
+          // Run 0 fails once run 1 is surely running; runs 2 and 3 must never start.
+          const root = makeBatch({
+            a: [
+              'until [ -f "$SIERRA_BATCH_ROOT/started-1" ]; do sleep 0.05; done; exit 7',
+              'touch "$SIERRA_BATCH_ROOT/started-1"; sleep 300',
+              'touch "$SIERRA_BATCH_ROOT/started-2"',
+              'touch "$SIERRA_BATCH_ROOT/started-3"',
+            ],
+          });
+          const result = await run(root, { execStrict: true, execJobsPerNode: 2 });
+          expect(result.exitCode).toBe(1);
+          expect(result.stoppedBy).toMatchObject({ kind: "strict" });
+          expect(result.notRun).toBe(2);
+          const records = readRecords(root).sort((x, y) => x.run - y.run);
+          expect(records.map((r) => r.run)).toEqual([0, 1]);
+          expect(records[0]).toMatchObject({ exitCode: 7, signal: null });
+          expect(records[1]?.exitCode).not.toBe(0);
+          expect(existsSync(path.join(root, "started-2")) || existsSync(path.join(root, "started-3"))).toBe(
+            false,
+          );
+        },
+        timeout,
+      );
 
-    it.runIf(capabilities.strictStop)(
-      "--exec-strict: at the first failure starts no new run and stops the running ones",
-      async () => {
-        // Run 0 fails once run 1 is surely running; runs 2 and 3 must never start.
-        const root = makeBatch({
-          a: [
-            'until [ -f "$SIERRA_BATCH_ROOT/started-1" ]; do sleep 0.05; done; exit 7',
-            'touch "$SIERRA_BATCH_ROOT/started-1"; sleep 300',
-            'touch "$SIERRA_BATCH_ROOT/started-2"',
-            'touch "$SIERRA_BATCH_ROOT/started-3"',
-          ],
-        });
-        const result = await run(root, { execStrict: true, execJobsPerNode: 2 });
-        expect(result.exitCode).toBe(1);
-        expect(result.stoppedBy).toMatchObject({ kind: "strict" });
-        expect(result.notRun).toBe(2);
-        const records = readRecords(root).sort((x, y) => x.run - y.run);
-        expect(records.map((r) => r.run)).toEqual([0, 1]);
-        expect(records[0]).toMatchObject({ exitCode: 7, signal: null });
-        expect(records[1]?.exitCode).not.toBe(0);
-        expect(existsSync(path.join(root, "started-2")) || existsSync(path.join(root, "started-3"))).toBe(
-          false,
-        );
-      },
-      timeout,
-    );
+    if (capabilities.cancellation)
+      it(
+        "on SIGTERM stops every running run with its children and grandchildren, and starts no other",
+        async () => {
+          const root = makeBatch({ a: [STUBBORN, STUBBORN, STUBBORN] });
+          const controller = new AbortController();
+          const done = run(root, { execJobsPerNode: 2 }, controller.signal);
+          const budget = timeout / 3;
+          await waitFor(
+            () => existsSync(path.join(root, "started-0")) && existsSync(path.join(root, "started-1")),
+            "two runs to start",
+            budget,
+          );
+          if (local) {
+            // Each run and its grandchild: four sleeps.
+            const sleeping = () =>
+              processesWithEnv(MARKER_VARIABLE, marker).filter((pid) => commandLine(pid) === "sleep 300")
+                .length;
+            await waitFor(() => sleeping() === 4, "the runs' children and grandchildren to start", budget);
+          }
+          controller.abort("SIGTERM");
+          const result = await Promise.race([done, sleep(budget, "late" as const, { ref: false })]);
+          if (result === "late") {
+            throw new Error(
+              `the batch did not end within ${budget} ms of SIGTERM: its runs were not stopped`,
+            );
+          }
+          expect(result.exitCode).toBe(143);
+          expect(result.notRun).toBe(1);
+          const records = readRecords(root);
+          expect(records.map((r) => r.run).sort()).toEqual([0, 1]);
+          for (const record of records) expect(record.exitCode).not.toBe(0);
+          expect(existsSync(path.join(root, "started-2"))).toBe(false);
+        },
+        timeout,
+      );
 
-    it.runIf(!capabilities.strictStop)(
-      "refuses --exec-strict (it lacks capability strictStop)",
-      async () => {
-        await expect(run(makeBatch({ a: ["true"] }), { execStrict: true })).rejects.toThrow(/--exec-strict/);
-      },
-      timeout,
-    );
-
-    it.runIf(capabilities.cancellation)(
-      "on SIGTERM stops every running run with its children and grandchildren, and starts no other",
-      async () => {
-        const root = makeBatch({ a: [STUBBORN, STUBBORN, STUBBORN] });
-        const controller = new AbortController();
-        const done = run(root, { execJobsPerNode: 2 }, controller.signal);
-        const budget = timeout / 3;
-        await waitFor(
-          () => existsSync(path.join(root, "started-0")) && existsSync(path.join(root, "started-1")),
-          "two runs to start",
-          budget,
-        );
-        if (local) {
-          // Each run and its grandchild: four sleeps.
-          const sleeping = () =>
-            processesWithEnv(MARKER_VARIABLE, marker).filter((pid) => commandLine(pid) === "sleep 300")
-              .length;
-          await waitFor(() => sleeping() === 4, "the runs' children and grandchildren to start", budget);
-        }
-        controller.abort("SIGTERM");
-        const result = await Promise.race([done, sleep(budget, "late" as const, { ref: false })]);
-        if (result === "late") {
-          throw new Error(`the batch did not end within ${budget} ms of SIGTERM: its runs were not stopped`);
-        }
-        expect(result.exitCode).toBe(143);
-        expect(result.notRun).toBe(1);
-        const records = readRecords(root);
-        expect(records.map((r) => r.run).sort()).toEqual([0, 1]);
-        for (const record of records) expect(record.exitCode).not.toBe(0);
-        expect(existsSync(path.join(root, "started-2"))).toBe(false);
-      },
-      timeout,
-    );
+    // What the execenv declares it cannot do must be refused, not ignored.
+    for (const { capability, core, flag, what } of REFUSALS) {
+      if (capabilities[capability]) continue;
+      it(
+        `refuses ${what} (it lacks capability ${capability})`,
+        async () => {
+          await expect(run(makeBatch({ a: ["true"] }), core)).rejects.toThrow(flag);
+        },
+        timeout,
+      );
+    }
   });
 }
