@@ -9,6 +9,7 @@ import {
   execenvNameSchema,
   SierraError,
 } from "@sierra-exec/core";
+import semver from "semver";
 import validatePackageName from "validate-npm-package-name";
 import rootPackage from "../../../package.json" with { type: "json" };
 import testkitPackage from "../../execenv-testkit/package.json" with { type: "json" };
@@ -53,11 +54,23 @@ export function namesFor(name: string): { execenv: string; packageName: string }
   return { execenv, packageName };
 }
 
-/** Caret range on this core: the generated plugin is built and tested against it. */
 const caret = (version: string) => `^${version}`;
 
+/**
+ * The peer range on @sierra-exec/core for a plugin built against `version`: while the core
+ * is 0.x, every later 0.x (`>=0.2.0 <1`), since the plugin API version, not the minor,
+ * says when plugins break; from 1.0 on, a caret range. A prerelease core (a snapshot) is
+ * its own lower bound, so that it satisfies the range.
+ */
+export function corePeerRange(version: string): string {
+  const parsed = semver.parse(version);
+  if (!parsed) throw new Error(`not a semver version: ${version}`);
+  const floor = parsed.prerelease.length > 0 ? version : `${parsed.major}.${parsed.minor}.0`;
+  return parsed.major === 0 ? `>=${floor} <1` : `^${floor}`;
+}
+
 function packageJson(execenv: string, packageName: string, description: string) {
-  const coreRange = caret(CORE_VERSION);
+  const coreRange = corePeerRange(CORE_VERSION);
   const tool = (name: keyof typeof rootPackage.devDependencies) =>
     caret(rootPackage.devDependencies[name].replace(/^\^/, ""));
   const sierra: ExecEnvPackageMeta = { execenv, aliases: [] };
@@ -121,7 +134,7 @@ export function createExecEnvPackage(input: CreateExecEnvInput): CreatedExecEnv 
     __EXECENV_NAME__: execenv,
     __PACKAGE_NAME__: packageName,
     __DESCRIPTION__: description,
-    __CORE_RANGE__: caret(CORE_VERSION),
+    __CORE_RANGE__: corePeerRange(CORE_VERSION),
   };
   const template = new URL(TEMPLATE_DIR).pathname;
   const files = ["package.json"];

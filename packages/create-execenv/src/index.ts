@@ -3,6 +3,7 @@
 export {
   type CreatedExecEnv,
   type CreateExecEnvInput,
+  corePeerRange,
   createExecEnvPackage,
   namesFor,
 } from "./create-package.js";

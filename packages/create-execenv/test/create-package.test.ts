@@ -3,8 +3,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { CORE_VERSION, execenvPackageMetaSchema } from "@sierra-exec/core";
+import semver from "semver";
 import { describe, expect, it } from "vitest";
-import { createExecEnvPackage, namesFor } from "../src/create-package.js";
+import { corePeerRange, createExecEnvPackage, namesFor } from "../src/create-package.js";
 import { nextSteps } from "../src/next-steps.js";
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), "create-execenv-"));
@@ -23,6 +24,18 @@ describe("names", () => {
   it("refuse what npm or --execenv would not take", () => {
     expect(() => namesFor("Bad Name")).toThrow(/not make a valid npm package name/);
     expect(() => namesFor("@lab/sierra-execenv-")).toThrow(/execenv name "" must be/);
+  });
+});
+
+describe("corePeerRange", () => {
+  it("spans the later 0.x cores, a caret range from 1.0 on, and admits a snapshot", () => {
+    expect(corePeerRange("0.2.3")).toBe(">=0.2.0 <1");
+    expect(corePeerRange("1.4.2")).toBe("^1.4.0");
+    expect(corePeerRange("0.2.0-rehearsal-20261121201513")).toBe(">=0.2.0-rehearsal-20261121201513 <1");
+    for (const version of ["0.2.3", "0.9.0", "0.2.0-rehearsal-20261121201513"]) {
+      expect(semver.satisfies(version, corePeerRange(version), { includePrerelease: true })).toBe(true);
+    }
+    expect(semver.satisfies("1.0.0", corePeerRange("0.2.3"))).toBe(false);
   });
 });
 
@@ -48,7 +61,7 @@ describe("createExecEnvPackage", () => {
     expect(pkg).toMatchObject({
       name: "sierra-execenv-demo",
       type: "module",
-      peerDependencies: { "@sierra-exec/core": `^${CORE_VERSION}` },
+      peerDependencies: { "@sierra-exec/core": corePeerRange(CORE_VERSION) },
       scripts: { build: "tsup", test: "vitest run" },
     });
     expect(pkg.keywords).toContain("sierra-execenv");
