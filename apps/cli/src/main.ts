@@ -62,6 +62,8 @@ export async function main(
   } catch (error) {
     if (isSierraError(error)) {
       say(`error: ${error.message}`);
+      // A plugin that failed to load: its own stack, for its author.
+      if (verbose && error.cause instanceof Error) say(`caused by: ${error.cause.stack}`);
     } else {
       const { message, stack } = error as Error;
       say(`internal error: ${message}${verbose ? `\n${stack}` : " (run with --verbose for details)"}`);

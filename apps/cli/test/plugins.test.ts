@@ -103,7 +103,18 @@ describe("refusing a third-party execenv", () => {
         source: 'export default { apiVersion: 1, name: "broken", description: "no execute", options: {} };\n',
       },
       { packageName: "sierra-execenv-bare", name: "bare", source: "export const execenv = {};\n" },
+      {
+        packageName: "sierra-execenv-idle",
+        name: "idle",
+        source:
+          'import { z } from "@sierra-exec/core";\nexport default { apiVersion: 1, name: "idle", description: "d", options: z.object({}) };\n',
+      },
     ]);
+    await expectRefused(
+      ["--execenv", "idle"],
+      project,
+      /^sierra: error: execenv package sierra-execenv-idle@1\.0\.0 is malformed: field execute: expected a function, received undefined$/,
+    );
     await expectRefused(
       ["--execenv", "broken"],
       project,
@@ -120,6 +131,22 @@ describe("refusing a third-party execenv", () => {
       project,
       /execenv module \.\/no-execute\.mjs is malformed/,
     );
+  });
+
+  it("whose code throws when imported; --verbose shows where", async () => {
+    const project = makeProject([
+      { packageName: "sierra-execenv-boom", name: "boom", source: 'throw new Error("boom at load");\n' },
+    ]);
+    await expectRefused(
+      ["--execenv", "boom"],
+      project,
+      /could not import execenv package sierra-execenv-boom@1\.0\.0: boom at load$/,
+    );
+    const verbose = await sierra(["--execenv", "boom", "--batch-root", batch(), "--verbose"], {
+      cwd: project,
+    });
+    expect(verbose.exitCode).toBe(2);
+    expect(verbose.stderr).toMatch(/caused by: Error: boom at load\n\s+at .*sierra-execenv-boom\/index\.mjs/);
   });
 
   it("that cannot do what the options ask for", async () => {

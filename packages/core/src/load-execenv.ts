@@ -90,6 +90,7 @@ function locatePackage(packageName: string, from: readonly string[]): LocatedPac
       if (code === "ERR_MODULE_NOT_FOUND" && message.includes(`'${packageName}'`)) continue;
       throw new SierraError(
         `execenv package ${packageName} is installed but cannot be imported: ${firstLine(message)}`,
+        { cause: error },
       );
     }
     let dir = path.dirname(fileURLToPath(entry));
@@ -169,7 +170,9 @@ async function importExecEnv(label: string, url: string): Promise<ExecEnv> {
   try {
     module = await import(url);
   } catch (error) {
-    throw new SierraError(`could not import ${label}: ${firstLine((error as Error).message)}`);
+    throw new SierraError(`could not import ${label}: ${firstLine((error as Error).message)}`, {
+      cause: error,
+    });
   }
   const exported = module.default;
   if (exported === undefined) {
