@@ -79,7 +79,7 @@ function safeReaddir(dir: string): string[] {
 }
 
 /** The node_modules folders Node.js looks in from `dir`: its own, then each parent's. */
-export function nodeModulesDirs(dir: string): string[] {
+function nodeModulesDirs(dir: string): string[] {
   const dirs: string[] = [];
   for (let current = path.resolve(dir); ; current = path.dirname(current)) {
     if (path.basename(current) !== "node_modules") dirs.push(path.join(current, "node_modules"));

@@ -29,7 +29,6 @@ export {
   execenvPackageMetaSchema,
   findInstalledExecEnvs,
   type InstalledExecEnv,
-  packageCandidates,
 } from "./execenv-packages.js";
 export {
   type BatchObserver,

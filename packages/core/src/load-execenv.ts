@@ -80,25 +80,28 @@ interface LocatedPackage {
   entry: string;
 }
 
-function locatePackage(packageName: string, from: readonly string[]): LocatedPackage | undefined {
+/** The first of `candidates` that resolves from the first of `from` that has one: the user's project wins. */
+function locatePackage(candidates: readonly string[], from: readonly string[]): LocatedPackage | undefined {
   for (const base of from) {
-    let entry: string;
-    try {
-      entry = resolveImport(packageName, pathToFileURL(path.join(base, "index.js")).href);
-    } catch (error) {
-      const { code, message } = error as NodeJS.ErrnoException;
-      if (code === "ERR_MODULE_NOT_FOUND" && message.includes(`'${packageName}'`)) continue;
-      throw new SierraError(
-        `execenv package ${packageName} is installed but cannot be imported: ${firstLine(message)}`,
-        { cause: error },
-      );
+    for (const packageName of candidates) {
+      let entry: string;
+      try {
+        entry = resolveImport(packageName, pathToFileURL(path.join(base, "index.js")).href);
+      } catch (error) {
+        const { code, message } = error as NodeJS.ErrnoException;
+        if (code === "ERR_MODULE_NOT_FOUND" && message.includes(`'${packageName}'`)) continue;
+        throw new SierraError(
+          `execenv package ${packageName} is installed but cannot be imported: ${firstLine(message)}`,
+          { cause: error },
+        );
+      }
+      let dir = path.dirname(fileURLToPath(entry));
+      for (; readPackageJson(dir)?.name !== packageName; dir = path.dirname(dir)) {
+        if (path.dirname(dir) === dir)
+          throw new SierraError(`execenv package ${packageName} has no package.json`);
+      }
+      return { pkg: readPackageJson(dir) as PackageJson, entry };
     }
-    let dir = path.dirname(fileURLToPath(entry));
-    for (; readPackageJson(dir)?.name !== packageName; dir = path.dirname(dir)) {
-      if (path.dirname(dir) === dir)
-        throw new SierraError(`execenv package ${packageName} has no package.json`);
-    }
-    return { pkg: readPackageJson(dir) as PackageJson, entry };
   }
   return undefined;
 }
@@ -108,16 +111,12 @@ async function loadPackage(
   { registry, from }: LoadExecEnvSettings,
 ): Promise<RegisteredExecEnv> {
   const candidates = packageCandidates(spec);
-  let located: LocatedPackage | undefined;
-  for (const candidate of candidates) {
-    located = locatePackage(candidate, from);
-    if (located) break;
-  }
+  let located = locatePackage(candidates, from);
   // A package outside the naming convention that declares the name in its metadata.
   const declared = located
     ? undefined
     : findInstalledExecEnvs(from).find(({ name, aliases }) => name === spec || aliases.includes(spec));
-  if (declared) located = locatePackage(declared.packageName, from);
+  if (declared) located = locatePackage([declared.packageName], from);
   if (!located) {
     const builtins = registry.list().flatMap(({ execenv }) => [execenv.name, ...(execenv.aliases ?? [])]);
     throw new SierraError(

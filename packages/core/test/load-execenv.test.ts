@@ -12,11 +12,11 @@ import { loadExecEnv } from "../src/load-execenv.js";
 import { ExecEnvRegistry } from "../src/registry.js";
 
 /** A directory whose node_modules holds a plain-object plugin package (no core import needed). */
-function installDir(packageName: string, execenv: string) {
+function installDir(packageName: string, execenv: string, version = "2.0.0") {
   const root = mkdtempSync(path.join(tmpdir(), "core-load-"));
   const dir = path.join(root, "node_modules", packageName);
   mkdirSync(dir, { recursive: true });
-  const pkg = { name: packageName, version: "2.0.0", type: "module", exports: "./index.js" };
+  const pkg = { name: packageName, version, type: "module", exports: "./index.js" };
   writeFileSync(
     path.join(dir, "package.json"),
     JSON.stringify({ ...pkg, keywords: ["sierra-execenv"], sierra: { execenv } }),
@@ -55,6 +55,14 @@ describe("execenv packages", () => {
       remote: false,
     });
     expect(registry.find("far")).toBe(entry);
+    // The user's project comes first, even when the install has the preferred name.
+    const project = installDir("sierra-execenv-far", "far", "1.0.0");
+    const scoped = path.join(installDir("@sierra-exec/execenv-far", "far"), "node_modules");
+    const settings = { registry: new ExecEnvRegistry(), from: [project, scoped], cwd: project };
+    expect(await loadExecEnv("far", settings)).toMatchObject({
+      packageName: "sierra-execenv-far",
+      version: "1.0.0",
+    });
     expect(
       findInstalledExecEnvs([empty, nested]).map(({ name, packageName }) => [name, packageName]),
     ).toEqual([["far", "sierra-execenv-far"]]);
