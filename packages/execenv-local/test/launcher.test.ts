@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { ExecuteContext, Run, RunOutcome } from "@sierra-exec/core";
+import { waitFor } from "@sierra-exec/execenv-testkit";
 import { describe, expect, it } from "vitest";
 import { runWithLauncher } from "../src/launcher.js";
 
@@ -56,9 +57,11 @@ describe("run launcher", () => {
 
   it("on abort, stops the running runs and starts no others", async () => {
     const controller = new AbortController();
-    const { ctx, outcomes } = context(2, controller.signal);
+    const { ctx, events, outcomes } = context(2, controller.signal);
     const done = runWithLauncher([run(0, "sleep 30"), run(1, "sleep 30"), run(2, "true")], ctx);
-    setTimeout(() => controller.abort(), 300);
+    // Abort once both runs are running (a fixed delay lost that race on a loaded machine).
+    await waitFor(() => events.filter((event) => event.startsWith("start")).length === 2, "two starts");
+    controller.abort();
     await done;
     expect(outcomes.get("e/run0")?.signal).toBe("SIGTERM");
     expect(outcomes.get("e/run1")?.signal).toBe("SIGTERM");
