@@ -1,17 +1,23 @@
 // The `sierra` command line: picks the execenv, parses the core's and the plugin's
 // options (both derived from their zod schemas), plans the batch and executes it.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import {
+  assertCapabilities,
   coreOptionsSchema,
   describeOptions,
   type ExecEnvRegistry,
   executeBatch,
+  findInstalledExecEnvs,
   isSierraError,
+  loadExecEnv,
   type OptionDescriptor,
   parseOptions,
   planBatch,
   type RegisteredExecEnv,
   SierraError,
 } from "@sierra-exec/core";
+import { createExecEnvPackage, nextSteps } from "@sierra-exec/create-execenv";
 import { Command, CommanderError, Option } from "commander";
 import packageJson from "../package.json" with { type: "json" };
 import { builtinRegistry } from "./builtins.js";
@@ -22,11 +28,21 @@ export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /** The user's project: module paths are relative to it, packages are looked up from it first. */
+  cwd?: string;
 }
+
+/** The CLI's own install, where execenv packages are looked up after the user's project. */
+const CLI_DIR = path.dirname(fileURLToPath(import.meta.url));
+
+/** Where execenv packages are looked up, in order. */
+const lookupDirs = (io: CliIo) => [io.cwd ?? process.cwd(), CLI_DIR];
 
 const COMMANDS_HELP = `
 Commands:
   sierra execenvs     list the available execenvs with their package and version
+  sierra new execenv <name> [--dir <path>]
+                      write a new execenv plugin package (builds and passes the testkit)
 
 Exit status: 0 all runs succeeded, 1 a run failed, 2 usage or environment error,
 130/143 interrupted by SIGINT/SIGTERM.`;
@@ -41,10 +57,13 @@ export async function main(
   const say = (line: string) => io.stderr.write(`sierra: ${line}\n`);
   try {
     if (argv[0] === "execenvs") return listExecEnvs(registry, io);
+    if (argv[0] === "new") return newPackage(argv.slice(1), io);
     return await runBatch(argv, registry, io, verbose);
   } catch (error) {
     if (isSierraError(error)) {
       say(`error: ${error.message}`);
+      // A plugin that failed to load: its own stack, for its author.
+      if (verbose && error.cause instanceof Error) say(`caused by: ${error.cause.stack}`);
     } else {
       const { message, stack } = error as Error;
       say(`internal error: ${message}${verbose ? `\n${stack}` : " (run with --verbose for details)"}`);
@@ -53,15 +72,24 @@ export async function main(
   }
 }
 
+/** Built-ins, then the installed execenv packages, from their package.json metadata (no plugin code runs). */
 function listExecEnvs(registry: ExecEnvRegistry, io: CliIo): number {
-  const rows = registry
-    .list()
-    .map(({ execenv, packageName, version }) => [
-      execenv.name,
-      (execenv.aliases ?? []).join(",") || "-",
-      `${packageName}@${version}`,
-      execenv.description,
-    ]);
+  const builtins = registry.list().map(({ execenv, packageName, version }) => ({
+    name: execenv.name,
+    aliases: execenv.aliases ?? [],
+    packageName,
+    version,
+    description: execenv.description,
+  }));
+  const installed = findInstalledExecEnvs(lookupDirs(io)).filter(
+    (found) => !builtins.some((builtin) => builtin.packageName === found.packageName),
+  );
+  const rows = [...builtins, ...installed].map(({ name, aliases, packageName, version, description }) => [
+    name,
+    aliases.join(",") || "-",
+    `${packageName}@${version}`,
+    description,
+  ]);
   const table = [["NAME", "ALIASES", "PACKAGE", "DESCRIPTION"], ...rows];
   const widths = [0, 1, 2].map((column) => Math.max(...table.map((row) => (row[column] ?? "").length)));
   for (const row of table) {
@@ -71,6 +99,41 @@ function listExecEnvs(registry: ExecEnvRegistry, io: CliIo): number {
         .join("  ")
         .trimEnd()}\n`,
     );
+  }
+  return 0;
+}
+
+/** `sierra new execenv <name> [--dir <path>]`: the generator of @sierra-exec/create-execenv. */
+function newPackage(argv: string[], io: CliIo): number {
+  const cwd = io.cwd ?? process.cwd();
+  const program = new Command("sierra new")
+    .usage("execenv <name> [--dir <path>]")
+    .description("Write a new package.")
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: () => {} });
+  program
+    .command("execenv")
+    .description("Write a new execenv plugin package that builds and passes the conformance testkit")
+    .argument(
+      "<name>",
+      "the execenv's name (hal), or its package's (sierra-execenv-hal, @lab/sierra-execenv-hal)",
+    )
+    .option("--dir <path>", "where to write it (default: ./<package name>)")
+    .allowExcessArguments(false)
+    .action((name: string, options: { dir?: string }) => {
+      const created = createExecEnvPackage({ name, cwd, ...(options.dir ? { dir: options.dir } : {}) });
+      for (const line of nextSteps(created, cwd)) io.stdout.write(`${line}\n`);
+    });
+  try {
+    program.parse(argv, { from: "user" });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    if (error.exitCode === 0) return 0;
+    const message =
+      error.code === "commander.help"
+        ? "missing what to write (execenv)"
+        : error.message.replace(/^error: /, "");
+    throw new SierraError(`sierra new: ${message} (usage: sierra new execenv <name> [--dir <path>])`);
   }
   return 0;
 }
@@ -142,7 +205,8 @@ async function runBatch(
   verbose: boolean,
 ): Promise<number> {
   const wantsHelp = argv.includes("--help") || argv.includes("-h");
-  const entry = registry.resolve(execenvArgument(argv, io.env));
+  const cwd = io.cwd ?? process.cwd();
+  const entry = await loadExecEnv(execenvArgument(argv, io.env), { registry, from: lookupDirs(io), cwd });
   const program = buildProgram(entry, io);
   try {
     program.parse(argv, { from: "user" });
@@ -154,6 +218,7 @@ async function runBatch(
   const raw = program.opts();
   const core = parseOptions(coreOptionsSchema, { ...raw, execenv: entry.execenv.name }, io.env);
   const options = parseOptions(entry.execenv.options, raw, io.env);
+  assertCapabilities(entry.execenv, core);
   const plan = planBatch(core);
 
   if (core.dryRun) {

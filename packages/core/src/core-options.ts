@@ -9,7 +9,9 @@ export const coreOptionsSchema = z.object({
     .string()
     .default("local")
     .meta({ valueName: "NAME", env: "SIERRA_EXECENV" })
-    .describe("Execution environment that runs the batch (see `sierra execenvs`)"),
+    .describe(
+      "Execution environment that runs the batch: a built-in, an installed package (foo: @sierra-exec/execenv-foo or sierra-execenv-foo) or a module path (see `sierra execenvs`)",
+    ),
   batchRoot: z
     .string({ error: "is required: name the batch to run, e.g. --batch-root path/to/batch" })
     .min(1)

@@ -2,12 +2,17 @@
 // A plugin decides how runs execute; the core owns everything around that (selection,
 // records, strict mode, signals, clean-up), so a plugin stays small.
 import type { z } from "zod";
+import corePackage from "../package.json" with { type: "json" };
 import type { Batch, Experiment } from "./batch.js";
+import { type Capabilities, capabilitiesSchema } from "./capabilities.js";
 import type { CoreOptions } from "./core-options.js";
 import type { Run } from "./run.js";
 
 /** Bumped when the interface changes incompatibly; plugins record the version they were built for. */
 export const PLUGIN_API_VERSION = 1;
+
+/** The version of this @sierra-exec/core, which plugins' peer ranges must accept. */
+export const CORE_VERSION: string = corePackage.version;
 
 export interface Logger {
   info(message: string): void;
@@ -70,6 +75,11 @@ export interface ExecEnvDefinition<Schema extends z.ZodObject = z.ZodObject, Sta
   description: string;
   /** The plugin's own options; each property becomes a `--kebab-case` flag. */
   options: Schema;
+  /**
+   * What the execenv can do (see `capabilitiesSchema`); left out, a capability takes its
+   * default. Options that need a missing capability are refused before anything runs.
+   */
+  capabilities?: Partial<Capabilities>;
   /** Is the environment usable? Throw a SierraError saying what is missing and how to fix it. */
   check?(ctx: ExecEnvContext<z.output<Schema>>): void | Promise<void>;
   setupBatch?(ctx: ExecEnvContext<z.output<Schema>>): State | Promise<State>;
@@ -93,12 +103,21 @@ export interface ExecEnvDefinition<Schema extends z.ZodObject = z.ZodObject, Sta
 
 export interface ExecEnv<Schema extends z.ZodObject = z.ZodObject, State = unknown>
   extends ExecEnvDefinition<Schema, State> {
+  /** The plugin API version the execenv was built for (`PLUGIN_API_VERSION` of its core). */
   apiVersion: number;
+  capabilities: Capabilities;
 }
 
-/** Declares an execenv; keeps the option types flowing from the schema into every hook. */
+/**
+ * Declares an execenv: records the plugin API version, fills in the default capabilities,
+ * and keeps the option types flowing from the schema into every hook.
+ */
 export function defineExecEnv<Schema extends z.ZodObject, State = undefined>(
   definition: ExecEnvDefinition<Schema, State>,
 ): ExecEnv<Schema, State> {
-  return { apiVersion: PLUGIN_API_VERSION, ...definition };
+  return {
+    apiVersion: PLUGIN_API_VERSION,
+    ...definition,
+    capabilities: capabilitiesSchema.parse(definition.capabilities ?? {}),
+  };
 }

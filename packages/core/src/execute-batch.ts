@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import type { z } from "zod";
 import type { Experiment } from "./batch.js";
+import { assertCapabilities } from "./capabilities.js";
 import type { CoreOptions } from "./core-options.js";
 import type { ExecEnv, ExecEnvContext, ExecuteContext, Logger, RunOutcome, RunStart } from "./exec-env.js";
 import type { BatchPlan } from "./plan.js";
@@ -40,6 +41,11 @@ export interface ExecuteBatchInput<Schema extends z.ZodObject, State> {
   observer?: BatchObserver;
   /** Stop on SIGINT, SIGTERM and SIGHUP (default true). */
   handleSignals?: boolean;
+  /**
+   * Stops the batch from outside, as the signal named by the abort reason would
+   * (`controller.abort("SIGINT")`; SIGTERM for any other reason).
+   */
+  signal?: AbortSignal;
 }
 
 const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
@@ -68,6 +74,7 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
   input: ExecuteBatchInput<Schema, State>,
 ): Promise<BatchResult> {
   const { plan, execenv, core, log, observer = {} } = input;
+  assertCapabilities(execenv, core);
   const startedAt = Date.now();
   const controller = new AbortController();
   let stoppedBy: StopReason | undefined;
@@ -83,6 +90,12 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
   };
   const signals = input.handleSignals === false ? [] : (["SIGINT", "SIGTERM", "SIGHUP"] as const);
   for (const signal of signals) process.on(signal, onSignal);
+  const onAbort = () => {
+    const reason = input.signal?.reason;
+    onSignal(reason === "SIGINT" || reason === "SIGHUP" ? reason : "SIGTERM");
+  };
+  if (input.signal?.aborted) onAbort();
+  else input.signal?.addEventListener("abort", onAbort, { once: true });
 
   const cleanups: Array<() => void | Promise<void>> = [];
   const base: ExecEnvContext<z.output<Schema>> = {
@@ -175,7 +188,9 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
           setUp.push(experiment);
           await execenv.setupExperiment?.(experiment, ctx);
         }
-        log.debug(`${execenv.name}: execute ${group.runs.length} runs of ${group.experiments.length} experiments`);
+        log.debug(
+          `${execenv.name}: execute ${group.runs.length} runs of ${group.experiments.length} experiments`,
+        );
         await execenv.execute(group.runs, ctx);
       } finally {
         for (const experiment of setUp.reverse())
@@ -195,6 +210,7 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
   for (const cleanup of cleanups.reverse()) await guard(cleanup);
   records?.close();
   for (const signal of signals) process.off(signal, onSignal);
+  input.signal?.removeEventListener("abort", onAbort);
 
   const notRun = plan.runs.length - succeeded - failed.length;
   const reason = stoppedBy as StopReason | undefined;

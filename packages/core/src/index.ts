@@ -1,9 +1,17 @@
 // Public surface of @sierra-exec/core: what the CLI and every execenv (built-in or
 // third-party) build on.
+export { z } from "zod";
 export { BATCH_CMDFILE_EXP, type Batch, discoverBatch, type Experiment, parseCmdfile } from "./batch.js";
+export {
+  assertCapabilities,
+  type Capabilities,
+  type CapabilityName,
+  capabilitiesSchema,
+} from "./capabilities.js";
 export { type CoreOptions, coreOptionsSchema } from "./core-options.js";
 export { isSierraError, SierraError } from "./errors.js";
 export {
+  CORE_VERSION,
   defineExecEnv,
   type ExecEnv,
   type ExecEnvContext,
@@ -15,12 +23,21 @@ export {
   type RunStart,
 } from "./exec-env.js";
 export {
+  EXECENV_KEYWORD,
+  type ExecEnvPackageMeta,
+  execenvNameSchema,
+  execenvPackageMetaSchema,
+  findInstalledExecEnvs,
+  type InstalledExecEnv,
+} from "./execenv-packages.js";
+export {
   type BatchObserver,
   type BatchResult,
   type ExecuteBatchInput,
   executeBatch,
   type StopReason,
 } from "./execute-batch.js";
+export { type LoadExecEnvSettings, loadExecEnv } from "./load-execenv.js";
 export {
   describeOptions,
   type OptionDescriptor,

@@ -1,5 +1,5 @@
-// Resolves `--execenv` names and aliases to plugins. Built-ins are registered by the CLI;
-// third-party discovery adds to the same registry.
+// The execenvs known by name and alias: the CLI registers its built-ins, and loadExecEnv
+// adds the third-party execenv it loads (whose names must then be free).
 import { SierraError } from "./errors.js";
 import type { ExecEnv } from "./exec-env.js";
 
@@ -18,7 +18,7 @@ export class ExecEnvRegistry {
       const taken = this.find(name);
       if (taken) {
         throw new SierraError(
-          `execenv name ${name} of ${entry.packageName} is already taken by ${taken.packageName}`,
+          `execenv name ${name} of ${entry.packageName} is already taken by ${taken.packageName}: give it another name`,
         );
       }
     }
@@ -28,18 +28,6 @@ export class ExecEnvRegistry {
 
   find(name: string): RegisteredExecEnv | undefined {
     return this.entries.find(({ execenv }) => execenv.name === name || execenv.aliases?.includes(name));
-  }
-
-  resolve(name: string): RegisteredExecEnv {
-    const found = this.find(name);
-    if (found) return found;
-    throw new SierraError(
-      `unknown execenv ${JSON.stringify(name)}: choose one of ${this.names().join(", ")} (see \`sierra execenvs\`)`,
-    );
-  }
-
-  names(): string[] {
-    return this.entries.map(({ execenv }) => execenv.name);
   }
 
   list(): readonly RegisteredExecEnv[] {

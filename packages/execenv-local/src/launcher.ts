@@ -43,7 +43,7 @@ export class Launcher {
 
   private constructor(
     private readonly child: Awaited<ReturnType<typeof spawnGroup>>["child"],
-    private readonly settings: LauncherSettings,
+    settings: LauncherSettings,
   ) {
     child.stdin?.on("error", () => {});
     this.exited = child.then((result: unknown) => {

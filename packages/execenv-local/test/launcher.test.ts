@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { ExecuteContext, Run, RunOutcome } from "@sierra-exec/core";
+import { waitFor } from "@sierra-exec/execenv-testkit";
 import { describe, expect, it } from "vitest";
 import { Launcher } from "../src/launcher.js";
 
@@ -33,7 +34,7 @@ function context(signal = new AbortController().signal) {
       outcomes.set(r.id, outcome);
     },
   } as unknown as ExecuteContext<unknown, unknown>;
-  return { ctx, outcomes, peak: () => peak };
+  return { ctx, outcomes, peak: () => peak, running: () => running };
 }
 
 const settings = { python: "python3", jobs: 2, killGrace: 0.2, strict: false, executionId: "test" };
@@ -58,9 +59,12 @@ describe("run launcher", () => {
   it("on abort, stops the running runs and starts no others", async () => {
     const launcher = await Launcher.start(settings);
     const controller = new AbortController();
-    const { ctx, outcomes } = context(controller.signal);
-    setTimeout(() => controller.abort(), 300);
-    await launcher.execute([run(0, "sleep 30"), run(1, "sleep 30"), run(2, "true")], ctx);
+    const { ctx, outcomes, running } = context(controller.signal);
+    const done = launcher.execute([run(0, "sleep 30"), run(1, "sleep 30"), run(2, "true")], ctx);
+    // Abort once both runs are running (a fixed delay lost that race on a loaded machine).
+    await waitFor(() => running() === 2, "two starts");
+    controller.abort();
+    await done;
     expect(outcomes.get("e/run0")?.signal).toBe("SIGTERM");
     expect(outcomes.get("e/run1")?.signal).toBe("SIGTERM");
     expect(outcomes.has("e/run2")).toBe(false);
