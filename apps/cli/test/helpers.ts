@@ -24,7 +24,10 @@ export function makeBatch(experiments: Record<string, string[]>, batchCommands?:
 export const newMarker = () => `sierra-test-${randomUUID()}`;
 
 /** Starts the built CLI; never rejects, so tests can assert on any exit status. */
-export function sierra(args: string[], { marker, env = {} }: { marker?: string; env?: NodeJS.ProcessEnv } = {}) {
+export function sierra(
+  args: string[],
+  { marker, env = {} }: { marker?: string; env?: NodeJS.ProcessEnv } = {},
+) {
   return execa(process.execPath, [SIERRA, ...args], {
     reject: false,
     timeout: 60_000,
