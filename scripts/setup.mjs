@@ -12,4 +12,6 @@ const pnpm = (...args) =>
   });
 
 pnpm("install", "--frozen-lockfile", "--reporter=silent");
-pnpm("exec", "turbo", "run", "build", "--output-logs=errors-only");
+// Through the root `build` script: under npx, PATH starts with a relative `./node_modules/.bin`, and a
+// turbo started by `pnpm exec` then cannot spawn pnpm in package directories (a cache miss fails).
+pnpm("run", "build", "--output-logs=errors-only");
