@@ -12,6 +12,7 @@ const pnpm = (...args) =>
   });
 
 pnpm("install", "--frozen-lockfile", "--reporter=silent");
-// Through the root `build` script: under npx, PATH starts with a relative `./node_modules/.bin`, and a
-// turbo started by `pnpm exec` then cannot spawn pnpm in package directories (a cache miss fails).
+// Through the root `build` script, not `pnpm exec turbo`: `pnpm exec` puts a relative
+// `./node_modules/.bin` first on PATH, and turbo then cannot spawn pnpm in package
+// directories (every cache miss failed).
 pnpm("run", "build", "--output-logs=errors-only");
