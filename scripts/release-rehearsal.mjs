@@ -165,10 +165,12 @@ const writeJson = (file, value) => writeFileSync(file, `${JSON.stringify(value, 
  * the store, and gives every public package a snapshot version there.
  */
 async function snapshotWorkspace(env) {
-  const skip = new Set(["node_modules", ".git", ".turbo", "cache", "coverage"]);
+  const skipNames = new Set(["node_modules", ".git", ".turbo", "coverage"]);
+  const skipPaths = new Set(["docs/.vitepress/cache", "docs/.vitepress/dist", "bench/.work"]);
   cpSync(repoRoot, dirs.workspace, {
     recursive: true,
-    filter: (source) => !skip.has(path.basename(source)),
+    filter: (source) =>
+      !skipNames.has(path.basename(source)) && !skipPaths.has(path.relative(repoRoot, source)),
   });
   // `pnpm publish` resolves `workspace:` ranges through the installed workspace.
   await run(pnpmBin, ["install", "--offline", "--frozen-lockfile", "--ignore-scripts", "--reporter=silent"], {
