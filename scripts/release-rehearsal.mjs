@@ -1,10 +1,11 @@
 // Rehearses a release end to end against a real local registry: starts verdaccio on a free
-// loopback port with its own config and storage in a temp dir, publishes every public
-// package as a snapshot with `pnpm publish`, then, in a temp project outside the repo,
-// installs @sierra-exec/cli from there, runs a batch on the default execenv, generates a
-// plugin with `sierra new execenv`, publishes it too, installs it beside the CLI and runs a
-// batch with `--execenv` naming it. The repository is left unchanged (versions are bumped
-// in a copy); verdaccio is stopped by its process group whatever happens.
+// loopback port with its own config and storage in a temp dir; in a copy of the workspace,
+// gives every public package a snapshot version, builds and publishes them with `pnpm
+// publish`; then, in a temp project outside the repo, installs @sierra-exec/cli from there,
+// runs a batch on the default execenv, generates a plugin with `sierra new execenv`, builds,
+// tests and publishes it, installs it beside the CLI and runs a batch with `--execenv` naming
+// it. The repository is left unchanged; verdaccio is stopped by its process group whatever
+// happens. Exits 0 when every step passed, 1 at the first that failed.
 import { spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -161,11 +162,11 @@ const readJson = (file) => JSON.parse(readFileSync(file, "utf8"));
 const writeJson = (file, value) => writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
 
 /**
- * Copies the built workspace (without node_modules and VCS data), installs it offline from
- * the store, and gives every public package a snapshot version there.
+ * Copies the workspace's sources (no node_modules, build output or VCS data), installs the
+ * copy offline from the store, and gives every public package a snapshot version there.
  */
 async function snapshotWorkspace(env) {
-  const skipNames = new Set(["node_modules", ".git", ".turbo", "coverage"]);
+  const skipNames = new Set(["node_modules", "dist", ".git", ".turbo", "coverage"]);
   const skipPaths = new Set(["docs/.vitepress/cache", "docs/.vitepress/dist", "bench/.work"]);
   cpSync(repoRoot, dirs.workspace, {
     recursive: true,
@@ -254,28 +255,17 @@ async function npmInstall(specs, env) {
   });
 }
 
-/** The generated plugin is developed against this snapshot: its @sierra-exec ranges name the snapshot versions. */
-function pinSnapshotVersions(versions) {
-  const file = path.join(dirs.plugin, "package.json");
-  const manifest = readJson(file);
-  if (manifest.name !== PLUGIN_PACKAGE)
-    throw new Error(`generated package is ${manifest.name}, not ${PLUGIN_PACKAGE}`);
-  for (const field of ["dependencies", "devDependencies", "peerDependencies"]) {
-    for (const name of Object.keys(manifest[field] ?? {})) {
-      if (versions.has(name)) manifest[field][name] = versions.get(name);
-    }
+/** The generated package as a user would see it: its name, version and range on the core. */
+function describeGeneratedPlugin() {
+  const manifest = readJson(path.join(dirs.plugin, "package.json"));
+  if (manifest.name !== PLUGIN_PACKAGE) {
+    throw new Error(`the generator named the package ${manifest.name}, not ${PLUGIN_PACKAGE}`);
   }
-  writeJson(file, manifest);
-  return `${manifest.name}@${manifest.version}`;
+  const coreRange = manifest.peerDependencies?.["@sierra-exec/core"] ?? "none";
+  return `${manifest.name}@${manifest.version}, peer @sierra-exec/core ${coreRange}`;
 }
 
 async function rehearse() {
-  await step("build the workspace (turbo)", async () => {
-    await run(pnpmBin, ["run", "build", "--output-logs=errors-only"], {
-      cwd: repoRoot,
-      timeout: COMMAND_TIMEOUT_MS,
-    });
-  });
   await step("start verdaccio on a free loopback port, storage in a temp dir", startVerdaccio);
   const env = clientEnv();
   await step("create a publisher account on it", createPublisher);
@@ -283,6 +273,14 @@ async function rehearse() {
     `version a copy of the workspace: changeset version --snapshot ${SNAPSHOT_TAG}`,
     () => snapshotWorkspace(env),
   );
+  // After versioning, as the release workflow does: a build bakes in the package versions.
+  await step("build the versioned copy (turbo)", async () => {
+    await run(pnpmBin, ["run", "build", "--output-logs=errors-only"], {
+      cwd: dirs.workspace,
+      env,
+      timeout: COMMAND_TIMEOUT_MS,
+    });
+  });
   await step(`pnpm -r publish (${versions.size} packages, tag ${SNAPSHOT_TAG})`, () =>
     publishWorkspace(env, versions),
   );
@@ -299,10 +297,9 @@ async function rehearse() {
   const sierra = path.join(dirs.project, "node_modules/.bin/sierra");
   await step(`generate a plugin: sierra new execenv ${PLUGIN_NAME} --dir ${dirs.plugin}`, async () => {
     await run(sierra, ["new", "execenv", PLUGIN_NAME, "--dir", dirs.plugin], { cwd: dirs.project, env });
+    return describeGeneratedPlugin();
   });
-  const plugin = await step("pin its @sierra-exec dependencies to the snapshot", () =>
-    pinSnapshotVersions(versions),
-  );
+  const plugin = `${PLUGIN_PACKAGE}@${readJson(path.join(dirs.plugin, "package.json")).version}`;
   // pnpm keeps registry metadata per host and port: a cache of the rehearsal's own.
   writeFileSync(path.join(dirs.plugin, ".npmrc"), `cache-dir=${dirs.pnpmCache}\n`);
   const pnpmInPlugin = async (args) => {
