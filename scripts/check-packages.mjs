@@ -72,7 +72,9 @@ try {
 
     const files = packed.files.length;
     if (problems.length === 0) {
-      console.log(`ok    ${pkg.name}@${pkg.version} (${files} files): conventions, publint, attw --profile esm-only`);
+      console.log(
+        `ok    ${pkg.name}@${pkg.version} (${files} files): conventions, publint, attw --profile esm-only`,
+      );
     } else {
       failures += 1;
       console.log(`FAIL  ${pkg.name}@${pkg.version} (${files} files)`);
