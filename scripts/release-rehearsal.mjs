@@ -165,7 +165,7 @@ const writeJson = (file, value) => writeFileSync(file, `${JSON.stringify(value, 
  * Copies the workspace's sources (no node_modules, build output or VCS data), installs the
  * copy offline from the store, and gives every public package a snapshot version there.
  */
-async function snapshotWorkspace(env) {
+async function snapshotWorkspace(env, storeDir) {
   const skipNames = new Set(["node_modules", "dist", ".git", ".turbo", "coverage"]);
   const skipPaths = new Set(["docs/.vitepress/cache", "docs/.vitepress/dist", "bench/.work"]);
   cpSync(repoRoot, dirs.workspace, {
@@ -173,12 +173,21 @@ async function snapshotWorkspace(env) {
     filter: (source) =>
       !skipNames.has(path.basename(source)) && !skipPaths.has(path.relative(repoRoot, source)),
   });
-  // `pnpm publish` resolves `workspace:` ranges through the installed workspace.
-  await run(pnpmBin, ["install", "--offline", "--frozen-lockfile", "--ignore-scripts", "--reporter=silent"], {
-    cwd: dirs.workspace,
-    env,
-    timeout: COMMAND_TIMEOUT_MS,
-  });
+  // `pnpm publish` resolves `workspace:` ranges through the installed workspace. The copy
+  // installs from the repository's store, which pnpm would not pick on another filesystem.
+  await run(
+    pnpmBin,
+    [
+      "install",
+      "--offline",
+      "--frozen-lockfile",
+      "--ignore-scripts",
+      "--reporter=silent",
+      "--store-dir",
+      storeDir,
+    ],
+    { cwd: dirs.workspace, env, timeout: COMMAND_TIMEOUT_MS },
+  );
   const packages = await publicPackages(dirs.workspace);
   const releases = packages.map(({ name }) => `"${name}": patch`).join("\n");
   writeFileSync(
@@ -269,9 +278,10 @@ async function rehearse() {
   await step("start verdaccio on a free loopback port, storage in a temp dir", startVerdaccio);
   const env = clientEnv();
   await step("create a publisher account on it", createPublisher);
+  const storeDir = (await run(pnpmBin, ["store", "path"], { cwd: repoRoot })).trim();
   const versions = await step(
     `version a copy of the workspace: changeset version --snapshot ${SNAPSHOT_TAG}`,
-    () => snapshotWorkspace(env),
+    () => snapshotWorkspace(env, storeDir),
   );
   // After versioning, as the release workflow does: a build bakes in the package versions.
   await step("build the versioned copy (turbo)", async () => {
@@ -300,8 +310,9 @@ async function rehearse() {
     return describeGeneratedPlugin();
   });
   const plugin = `${PLUGIN_PACKAGE}@${readJson(path.join(dirs.plugin, "package.json")).version}`;
-  // pnpm keeps registry metadata per host and port: a cache of the rehearsal's own.
-  writeFileSync(path.join(dirs.plugin, ".npmrc"), `cache-dir=${dirs.pnpmCache}\n`);
+  // pnpm keeps registry metadata per host and port: a cache of the rehearsal's own; the
+  // packages themselves come from (and go to) the repository's store.
+  writeFileSync(path.join(dirs.plugin, ".npmrc"), `cache-dir=${dirs.pnpmCache}\nstore-dir=${storeDir}\n`);
   const pnpmInPlugin = async (args) => {
     await run(pnpmBin, args, { cwd: dirs.plugin, env, timeout: COMMAND_TIMEOUT_MS });
   };
