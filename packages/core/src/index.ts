@@ -21,6 +21,7 @@ export {
   executeBatch,
   type StopReason,
 } from "./execute-batch.js";
+export { markedProcesses, stopMarkedProcesses } from "./marked-processes.js";
 export {
   describeOptions,
   type OptionDescriptor,
