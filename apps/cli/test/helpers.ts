@@ -26,11 +26,11 @@ export const newMarker = () => `sierra-test-${randomUUID()}`;
 /** Starts the built CLI; never rejects, so tests can assert on any exit status. */
 export function sierra(
   args: string[],
-  { marker, env = {} }: { marker?: string; env?: NodeJS.ProcessEnv } = {},
+  { marker, env = {}, timeout = 60_000 }: { marker?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {},
 ) {
   return execa(process.execPath, [SIERRA, ...args], {
     reject: false,
-    timeout: 60_000,
+    timeout,
     env: { ...env, ...(marker ? { SIERRA_TEST_MARKER: marker } : {}), CI: "1" },
   });
 }

@@ -95,6 +95,7 @@ export async function executeFlowRun(
     }),
     "creating a flow run",
   );
+  const createdAt = Date.now();
   ctx.log.info(`flow run ${name}: ${runs.length} runs, ${backend.uiUrl}/runs/flow-run/${created.id}`);
 
   const byId = new Map(runs.map((run) => [run.id, run]));
@@ -118,6 +119,11 @@ export async function executeFlowRun(
     if ("started" in event) {
       const run = byId.get(event.started);
       if (!run) return;
+      if (started.size === 0 && byId.size === runs.length) {
+        ctx.log.debug(
+          `first run started ${((event.at * 1000 - createdAt) / 1000).toFixed(2)}s after the flow run was created`,
+        );
+      }
       started.add(run.id);
       ctx.runStarted(run, { pid: event.pid, at: new Date(Math.round(event.at * 1000)) });
     } else {

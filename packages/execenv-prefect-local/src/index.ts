@@ -91,6 +91,8 @@ export default defineExecEnv({
       const still = markedProcesses(MARKER, executionId);
       if (still.length > 0) log.warn(`clean-up: processes ${still.join(", ")} of this batch are still alive`);
     });
+    const since = (from: number) => `${((Date.now() - from) / 1000).toFixed(2)}s`;
+    const startedAt = Date.now();
     let serverProcess: PrefectProcess | undefined;
     onCleanup(() => serverProcess?.stop());
     const server = await PrefectServer.start(
@@ -106,6 +108,8 @@ export default defineExecEnv({
         serverProcess = started;
       },
     );
+    log.debug(`server ready in ${since(startedAt)}`);
+    const setupAt = Date.now();
     const client = connect(server.apiUrl);
     const deployment = await setUpDeployment(client, {
       pool: options.workPool,
@@ -118,6 +122,7 @@ export default defineExecEnv({
       pool: options.workPool,
       queue: options.workQueue,
     });
+    log.debug(`set up over the API and started the worker in ${since(setupAt)}`);
     // Registered after the server's: the worker stops first, taking any engine with it.
     onCleanup(() => worker.stop());
     log.info(`Prefect ${install.version} UI: ${server.url} (state and logs in ${dir})`);
