@@ -153,20 +153,20 @@ async function plainFlow() {
 console.log(
   `Prefect ${PREFECT_VERSION}, ${SLEEPS} x sleep 1 at ${JOBS} jobs (ideal ${IDEAL}s); load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
 );
-const a = await ours();
-const b = await sierraSequence();
-const c = await plainFlow();
 const s = (x) => `${x.toFixed(2)}s`;
+const a = await ours();
 console.log(`
 prefect.localserver (sierra-exec)
   server start to ready (template database)   ${s(a.start)}
   set-up over the API + worker start          ${s(a.setup)}
   pickup: flow run created -> first run       ${s(a.pickup)}
-  per-task overhead, 200 x true at ${JOBS} jobs     ${(a.perTask * 1000).toFixed(1)} ms wall per task
-  makespan, whole CLI                         ${s(a.makespan)}  overhead ${s(a.makespan - IDEAL)}  concurrency ${a.concurrency}
-SIERRA's prefectserver.local sequence
-  makespan, whole sequence + clean-up         ${s(b.makespan)}  overhead ${s(b.makespan - IDEAL)}  concurrency ${b.concurrency}
-plain Prefect flow with .map (temporary server)
+  per-task overhead, 200 x true at ${JOBS} jobs     ${a.perTask.toFixed(1)} ms wall per task (x${JOBS} per slot)
+  makespan, whole CLI                         ${s(a.makespan)}  overhead ${s(a.makespan - IDEAL)}  concurrency ${a.concurrency}`);
+const b = await sierraSequence();
+console.log(`SIERRA's prefectserver.local sequence
+  makespan, whole sequence + clean-up         ${s(b.makespan)}  overhead ${s(b.makespan - IDEAL)}  concurrency ${b.concurrency}`);
+const c = await plainFlow();
+console.log(`plain Prefect flow with .map (temporary server)
   makespan                                    ${s(c.makespan)}  overhead ${s(c.makespan - IDEAL)}  concurrency ${c.concurrency}
 
 overhead ratio ours / SIERRA's: ${((a.makespan - IDEAL) / (b.makespan - IDEAL)).toFixed(2)} (target <= 0.5); concurrency ${a.concurrency} (target ${JOBS})`);

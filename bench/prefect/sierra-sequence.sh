@@ -13,7 +13,9 @@ prefect gcl delete sierra-exec-jobs-per-node >/dev/null 2>&1 || true
 prefect gcl create sierra-exec-jobs-per-node --limit "$jobs"
 prefect work-pool create --type process sierra-pool
 prefect worker start --pool sierra-pool --work-queue sierra-queue >worker.log 2>&1 &
-until prefect work-pool ls | grep -q sierra; do sleep 1; done
+# SIERRA polls `prefect work-pool ls | grep -q sierra`, but 3.8.8's `work-pool ls` fails (HTTP 422,
+# limit=None), so that loop never ends: the same wait through `work-pool inspect`.
+until prefect work-pool inspect sierra-pool >/dev/null 2>&1; do sleep 1; done
 prefect deploy "$work/sierra_flow.py:sierra" --name local --pool sierra-pool --work-queue sierra-queue
 prefect deployment run sierra/local --params "{\"input_root\": \"$input\", \"scratch_root\": \"$scratch\"}" --watch
 # SIERRA ends with `killall prefect`, which would hit other users' Prefect: the benchmark

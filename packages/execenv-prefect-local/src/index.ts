@@ -13,7 +13,8 @@ import { type PrefectProcess, PrefectServer } from "./server.js";
 import { setUpDeployment } from "./setup-api.js";
 import { startWorker } from "./worker.js";
 
-export { PREFECT_SPEC, PREFECT_VERSION } from "./prefect-install.js";
+export { findPrefect, PREFECT_SPEC, PREFECT_VERSION, templateDatabase } from "./prefect-install.js";
+export { PrefectServer } from "./server.js";
 
 const name = z.string().regex(/^[\w.-]+$/, "must be letters, digits, '.', '_' or '-'");
 
