@@ -155,6 +155,20 @@ describe("prefect.localserver", () => {
     expect(result.stderr).toMatch(/interrupted by SIGINT/);
   }, 600_000);
 
+  it("a CLI killed with SIGKILL leaves nothing behind: its watchdog stops the rest", async () => {
+    const root = makeBatch({ a: ["sleep 300", "sleep 300"] });
+    const marker = newMarker();
+    const cli = sierra([...PREFECT, "--batch-root", root, "--exec-jobs-per-node", "2"], { marker, ...LONG });
+    await waitFor(
+      () => commandsWith(marker).filter((command) => command === "sleep 300").length === 2,
+      "the runs",
+      300_000,
+    );
+    cli.kill("SIGKILL");
+    await cli;
+    await waitFor(() => processesWith(marker).length === 0, "the batch's processes to be gone", 60_000);
+  }, 600_000);
+
   it("a missing or broken Prefect: status 2 and one line", async () => {
     const root = makeBatch({ a: ["true"] });
     const broken = path.join(root, "python");

@@ -11,6 +11,7 @@ import { MARKER } from "./prefect-env.js";
 import { findPrefect, type PrefectInstall, templateDatabase } from "./prefect-install.js";
 import { type PrefectProcess, PrefectServer } from "./server.js";
 import { setUpDeployment } from "./setup-api.js";
+import { Watchdog } from "./watchdog.js";
 import { startWorker } from "./worker.js";
 
 export { findPrefect, PREFECT_SPEC, PREFECT_VERSION, templateDatabase } from "./prefect-install.js";
@@ -85,6 +86,10 @@ export default defineExecEnv({
   async setupBatch({ options, batch, log, signal, executionId, onCleanup }) {
     const install = await (installs.get(options.prefectPython ?? "") as Promise<PrefectInstall>);
     const dir = path.join(batch.root, "scratch", ".prefect", executionId);
+    // Dismissed after everything else, once nothing is left for it to stop. Its grace lets
+    // the flow's own stop (TERM, KILL after --kill-grace) finish before the groups are KILLed.
+    const watchdog = await Watchdog.start(install.python, executionId, Math.max(5, options.killGrace + 3));
+    onCleanup(() => watchdog.dismiss());
     // Last of all: whatever of this batch is still alive (an engine or run that escaped its group).
     onCleanup(async () => {
       const left = await stopMarkedProcesses(MARKER, executionId);
@@ -107,6 +112,7 @@ export default defineExecEnv({
       },
       (started) => {
         serverProcess = started;
+        watchdog.watch(started.pid);
       },
     );
     log.debug(`server ready in ${since(startedAt)}`);
@@ -125,6 +131,7 @@ export default defineExecEnv({
     });
     log.debug(`set up over the API and started the worker in ${since(setupAt)}`);
     // Registered after the server's: the worker stops first, taking any engine with it.
+    watchdog.watch(worker.pid);
     onCleanup(() => worker.stop());
     log.info(`Prefect ${install.version} UI: ${server.url} (state and logs in ${dir})`);
     return { server, worker, client, deploymentId: deployment.id, dir };
