@@ -37,7 +37,11 @@ def stop_group(pgid):
 
 def marked():
     pids = []
-    for entry in os.listdir("/proc"):
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return pids  # no procfs: the groups were all there is to stop
+    for entry in entries:
         if entry.isdigit() and int(entry) != os.getpid():
             try:
                 with open(f"/proc/{entry}/environ", "rb") as environ:
