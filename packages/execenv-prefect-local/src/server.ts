@@ -79,7 +79,6 @@ export interface ServerSettings {
   /** Seconds to wait for readiness. */
   startTimeout: number;
   signal: AbortSignal;
-  callerEnv?: NodeJS.ProcessEnv;
 }
 
 const portTaken = (log: string) => /address already in use|Errno 98/i.test(readFileSync(log, "utf8"));
@@ -107,9 +106,9 @@ export class PrefectServer {
     return this.isolation.apiUrl;
   }
 
-  /** The environment for another Prefect process of this batch (worker, tools). */
-  envFor(role: Role, callerEnv: NodeJS.ProcessEnv = process.env): Record<string, string> {
-    return prefectEnv(callerEnv, this.isolation, role);
+  /** The environment for another Prefect process of this batch. */
+  envFor(role: Role): Record<string, string> {
+    return prefectEnv(process.env, this.isolation, role);
   }
 
   /**
@@ -133,7 +132,7 @@ export class PrefectServer {
       const args = ["server", "start", "--host", "127.0.0.1", "--port", String(port), "--analytics-off"];
       const server = await PrefectProcess.start(python, args, {
         log,
-        env: prefectEnv(settings.callerEnv ?? process.env, isolation, "server"),
+        env: prefectEnv(process.env, isolation, "server"),
       });
       onStarted(server);
       const deadline = Date.now() + settings.startTimeout * 1000;
