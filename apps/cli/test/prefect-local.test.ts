@@ -1,7 +1,7 @@
 // The prefect.localserver execenv through the built CLI on a real Prefect 3 server,
 // provisioned by the project as users get it (the first time takes about a minute). Each
 // batch starts a server (seconds on a loaded machine): one batch serves several checks.
-import { readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
@@ -68,7 +68,7 @@ describe("prefect.localserver", () => {
     ]);
 
     writeFileSync(path.join(root, "fixed"), "");
-    const resumed = await sierra([...args, "--exec-resume"], { marker, ...LONG });
+    const resumed = await sierra([...args, "--exec-resume", "--exp-range", "1:1"], { marker, ...LONG });
     expect(resumed.exitCode, resumed.stderr).toBe(0);
     const after = readRecords(root);
     expect(after).toHaveLength(15);
@@ -76,11 +76,11 @@ describe("prefect.localserver", () => {
     expect(processesWith(marker)).toEqual([]);
   }, 900_000);
 
-  it("--exec-strict: the first failure starts no new run and stops the running ones", async () => {
+  it("--exec-strict: the first failure starts no new run and stops the running ones (--exec-devnull)", async () => {
     const root = makeBatch({ a: ["sleep 0.5; exit 7", "sleep 300", "true", "true", "true"] });
     const marker = newMarker();
     const result = await sierra(
-      [...PREFECT, "--batch-root", root, "--exec-jobs-per-node", "2", "--exec-strict"],
+      [...PREFECT, "--batch-root", root, "--exec-jobs-per-node", "2", "--exec-strict", "--exec-devnull"],
       {
         marker,
         ...LONG,
@@ -94,9 +94,14 @@ describe("prefect.localserver", () => {
     ]);
     expect(result.stderr).toMatch(/stopped after a\/run0 failed \(--exec-strict\)/);
     expect(result.stderr).toMatch(/3 not run/);
+    expect(readRecords(root).map((r) => [r.stdout, r.stderr])).toEqual([
+      [null, null],
+      [null, null],
+    ]);
+    expect(existsSync(path.join(root, "scratch/a"))).toBe(false);
   }, 600_000);
 
-  it("two batches at once use their own servers; --keep-server serves its UI until Ctrl-C", async () => {
+  it("two batches at once use their own servers; --keep-server serves its UI until Ctrl-C or SIGTERM", async () => {
     const batch = () => makeBatch({ e: Array.from({ length: 4 }, () => "sleep 1") });
     const [rootA, rootB] = [batch(), batch()];
     const [markerA, markerB] = [newMarker(), newMarker()];
@@ -126,9 +131,9 @@ describe("prefect.localserver", () => {
     const flowRuns = (await response.json()) as Array<{ name: string; state_type: string }>;
     expect(flowRuns.map((run) => [run.name, run.state_type])).toEqual([["e", "COMPLETED"]]);
     expect(readRecords(rootA).every((record) => record.exitCode === 0)).toBe(true);
-    a.kill("SIGINT");
+    a.kill("SIGTERM");
     const resultA = await a;
-    expect(resultA.exitCode).toBe(130);
+    expect(resultA.exitCode).toBe(143);
     expect(processesWith(markerA)).toEqual([]);
   }, 900_000);
 
