@@ -41,6 +41,8 @@ const ROLE: Record<Role, Record<string, string>> = {
   worker: {
     // How often the worker asks for scheduled flow runs (default 10 s): the pickup latency.
     PREFECT_WORKER_QUERY_SECONDS: "1",
+    // Engines import python/flow.py where the package is installed: leave no bytecode there.
+    PYTHONDONTWRITEBYTECODE: "1",
   },
   tool: {},
 };

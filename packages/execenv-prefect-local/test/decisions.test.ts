@@ -61,14 +61,17 @@ describe("process environments", () => {
   it("carry what the runs need to get the caller's environment back", () => {
     const env = prefectEnv(caller, isolation, "worker");
     expect(env.PREFECT_WORKER_QUERY_SECONDS).toBe("1");
-    expect(JSON.parse(env.SIERRA_PREFECT_ADDED as string)).toEqual(["DO_NOT_TRACK"]);
+    expect(JSON.parse(env.SIERRA_PREFECT_ADDED as string)).toEqual([
+      "DO_NOT_TRACK",
+      "PYTHONDONTWRITEBYTECODE",
+    ]);
     expect(JSON.parse(env.SIERRA_PREFECT_CALLER as string)).toEqual({
       PREFECT_API_URL: "http://cloud",
       PREFECT_PROFILE: "mine",
     });
     // A caller's own DO_NOT_TRACK is the caller's: the runs keep it.
     const own = prefectEnv({ ...caller, DO_NOT_TRACK: "1" }, isolation, "worker");
-    expect(JSON.parse(own.SIERRA_PREFECT_ADDED as string)).toEqual([]);
+    expect(JSON.parse(own.SIERRA_PREFECT_ADDED as string)).toEqual(["PYTHONDONTWRITEBYTECODE"]);
   });
 });
 
