@@ -2,13 +2,17 @@
 import { createRequire } from "node:module";
 import { ExecEnvRegistry } from "@sierra-exec/core";
 import local from "@sierra-exec/execenv-local";
+import prefectLocal from "@sierra-exec/execenv-prefect-local";
 
 const require = createRequire(import.meta.url);
 const versionOf = (packageName: string): string => require(`${packageName}/package.json`).version;
 
 export function builtinRegistry(): ExecEnvRegistry {
   const registry = new ExecEnvRegistry();
-  for (const [execenv, packageName] of [[local, "@sierra-exec/execenv-local"]] as const) {
+  for (const [execenv, packageName] of [
+    [local, "@sierra-exec/execenv-local"],
+    [prefectLocal, "@sierra-exec/execenv-prefect-local"],
+  ] as const) {
     registry.register({ execenv, packageName, version: versionOf(packageName) });
   }
   return registry;

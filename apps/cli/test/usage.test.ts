@@ -88,7 +88,7 @@ describe("options of another execenv", () => {
   const other = defineExecEnv({
     name: "elsewhere",
     description: "a second execenv, to own an option",
-    options: z.object({ workPool: z.string().default("pool").describe("a pool") }),
+    options: z.object({ region: z.string().default("here").describe("a region") }),
     async execute() {},
   });
   const registry = builtinRegistry().register({ execenv: other, packageName: "fixture", version: "0.0.0" });
@@ -96,10 +96,10 @@ describe("options of another execenv", () => {
   it("name the execenv they belong to", async () => {
     const stderr = new PassThrough();
     const io = { stdout: new PassThrough(), stderr, env: {} };
-    const status = await main(["--batch-root", batch, "--work-pool", "x"], io, registry);
+    const status = await main(["--batch-root", batch, "--region", "x"], io, registry);
     expect(status).toBe(2);
     expect(String(stderr.read())).toBe(
-      "sierra: error: option --work-pool belongs to execenv elsewhere: add --execenv=elsewhere\n",
+      "sierra: error: option --region belongs to execenv elsewhere: add --execenv=elsewhere\n",
     );
   });
 });

@@ -38,6 +38,7 @@ export {
   type StopReason,
 } from "./execute-batch.js";
 export { type LoadExecEnvSettings, loadExecEnv } from "./load-execenv.js";
+export { markedProcesses, stopMarkedProcesses } from "./marked-processes.js";
 export {
   describeOptions,
   type OptionDescriptor,

@@ -1,0 +1,202 @@
+// The prefect.localserver execenv through the built CLI on a real Prefect 3 server,
+// provisioned by the project as users get it (the first time takes about a minute). Each
+// batch starts a server (seconds on a loaded machine): one batch serves several checks.
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { execa } from "execa";
+import { describe, expect, it } from "vitest";
+import {
+  commandsWith,
+  intervalOf,
+  makeBatch,
+  maxOverlap,
+  newMarker,
+  processesWith,
+  read,
+  readRecords,
+  sierra,
+  timedSleep,
+  waitFor,
+} from "./helpers.js";
+
+const PREFECT = ["--execenv=prefect.localserver"];
+const LONG = { timeout: 600_000 };
+
+/** The flow runs (name, state) in the batch's kept Prefect database. */
+async function flowRunsInDatabase(root: string): Promise<string[][]> {
+  const states = path.join(root, "scratch", ".prefect");
+  const [dir] = readdirSync(states);
+  const query =
+    "import sqlite3,sys,json; c=sqlite3.connect(sys.argv[1]); print(json.dumps(c.execute('select name, state_type from flow_run order by expected_start_time').fetchall()))";
+  const { stdout } = await execa("python3", ["-c", query, path.join(states, dir as string, "prefect.db")]);
+  return JSON.parse(stdout);
+}
+
+describe("prefect.localserver", () => {
+  it("runs a batch by the contract, N at a time, experiments in order; a failure fails its flow run; resume", async () => {
+    const root = makeBatch({
+      a: Array.from({ length: 12 }, () => timedSleep(1)),
+      b: ['test -f "$SIERRA_BATCH_ROOT/fixed"', "echo out-$SIERRA_EXP-$SIERRA_RUN; echo err >&2; pwd"],
+    });
+    const marker = newMarker();
+    const args = [...PREFECT, "--batch-root", root, "--exec-jobs-per-node", "3"];
+    const first = await sierra([...args, "--exec-parallelism-paradigm", "per-exp"], { marker, ...LONG });
+    expect(first.exitCode, first.stderr).toBe(1);
+    expect(processesWith(marker)).toEqual([]);
+    expect(first.stderr).toMatch(/Prefect 3\.8\.8 UI: http:\/\/127\.0\.0\.1:\d+/);
+
+    const records = readRecords(root);
+    expect(records).toHaveLength(14);
+    for (const record of records)
+      expect(record).toMatchObject({ execenv: "prefect.localserver", attempt: 1 });
+    const intervals = records
+      .filter((record) => record.exp === "a")
+      .map((record) => intervalOf(path.join(root, "scratch/a", `run${record.run}`, "stdout")));
+    expect(maxOverlap(intervals)).toBe(3);
+    // per-exp: b starts only once a is done.
+    const aEnd = Math.max(...records.filter((r) => r.exp === "a").map((r) => Date.parse(r.finishedAt)));
+    const bStart = Math.min(...records.filter((r) => r.exp === "b").map((r) => Date.parse(r.startedAt)));
+    expect(bStart).toBeGreaterThanOrEqual(aEnd);
+    expect(records.find((r) => r.exp === "b" && r.run === 0)).toMatchObject({ exitCode: 1, signal: null });
+    expect(read(root, "scratch/b/run1/stdout")).toBe(`out-b-1\n${path.join(root, "exp-inputs/b")}\n`);
+    expect(read(root, "scratch/b/run1/stderr")).toBe("err\n");
+    expect(read(root, "scratch/joblog").trim().split("\n")).toHaveLength(15);
+    // The failed run failed its flow run; the kept database says so.
+    expect(await flowRunsInDatabase(root)).toEqual([
+      ["a", "COMPLETED"],
+      ["b", "FAILED"],
+    ]);
+
+    writeFileSync(path.join(root, "fixed"), "");
+    const resumed = await sierra([...args, "--exec-resume", "--exp-range", "1:1"], { marker, ...LONG });
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    const after = readRecords(root);
+    expect(after).toHaveLength(15);
+    expect(after.at(-1)).toMatchObject({ exp: "b", run: 0, exitCode: 0, attempt: 2 });
+    expect(processesWith(marker)).toEqual([]);
+  }, 900_000);
+
+  it("--exec-strict: the first failure starts no new run and stops the running ones (--exec-devnull)", async () => {
+    const root = makeBatch({ a: ["sleep 0.5; exit 7", "sleep 300", "true", "true", "true"] });
+    const marker = newMarker();
+    const result = await sierra(
+      [...PREFECT, "--batch-root", root, "--exec-jobs-per-node", "2", "--exec-strict", "--exec-devnull"],
+      {
+        marker,
+        ...LONG,
+      },
+    );
+    expect(result.exitCode, result.stderr).toBe(1);
+    expect(processesWith(marker)).toEqual([]);
+    expect(readRecords(root).map((r) => [r.run, r.exitCode, r.signal])).toEqual([
+      [0, 7, null],
+      [1, null, "SIGTERM"],
+    ]);
+    expect(result.stderr).toMatch(/stopped after a\/run0 failed \(--exec-strict\)/);
+    expect(result.stderr).toMatch(/3 not run/);
+    expect(readRecords(root).map((r) => [r.stdout, r.stderr])).toEqual([
+      [null, null],
+      [null, null],
+    ]);
+    expect(existsSync(path.join(root, "scratch/a"))).toBe(false);
+  }, 600_000);
+
+  it("two batches at once use their own servers; --keep-server serves its UI until Ctrl-C or SIGTERM", async () => {
+    const batch = () => makeBatch({ e: Array.from({ length: 4 }, () => "sleep 1") });
+    const [rootA, rootB] = [batch(), batch()];
+    const [markerA, markerB] = [newMarker(), newMarker()];
+    const common = ["--exec-jobs-per-node", "2"];
+    const a = sierra([...PREFECT, "--batch-root", rootA, ...common, "--keep-server"], {
+      marker: markerA,
+      ...LONG,
+    });
+    const b = sierra([...PREFECT, "--batch-root", rootB, ...common], { marker: markerB, ...LONG });
+    let stderrA = "";
+    a.stderr?.on("data", (chunk) => {
+      stderrA += chunk;
+    });
+    const resultB = await b;
+    expect(resultB.exitCode, resultB.stderr).toBe(0);
+    expect(processesWith(markerB)).toEqual([]);
+    await waitFor(() => /press Ctrl-C/.test(stderrA), "the kept server", 300_000);
+    const urlA = /UI: (http:\/\/127\.0\.0\.1:\d+)/.exec(stderrA)?.[1];
+    const urlB = /UI: (http:\/\/127\.0\.0\.1:\d+)/.exec(resultB.stderr)?.[1];
+    expect(urlA).toBeDefined();
+    expect(urlA).not.toBe(urlB);
+    const response = await fetch(`${urlA}/api/flow_runs/filter`, {
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
+    const flowRuns = (await response.json()) as Array<{ name: string; state_type: string }>;
+    expect(flowRuns.map((run) => [run.name, run.state_type])).toEqual([["e", "COMPLETED"]]);
+    expect(readRecords(rootA).every((record) => record.exitCode === 0)).toBe(true);
+    a.kill("SIGTERM");
+    const resultA = await a;
+    expect(resultA.exitCode).toBe(143);
+    expect(processesWith(markerA)).toEqual([]);
+  }, 900_000);
+
+  it("SIGINT in the middle of a batch stops the server, the worker and every run, and exits 130", async () => {
+    const stubborn = 'trap "" TERM; sleep 300 & sleep 300; wait';
+    const root = makeBatch({ a: ["true", stubborn, stubborn, stubborn] });
+    const marker = newMarker();
+    const cli = sierra(
+      [...PREFECT, "--batch-root", root, "--exec-jobs-per-node", "2", "--kill-grace", "0.5"],
+      {
+        marker,
+        ...LONG,
+      },
+    );
+    const sleeping = () => commandsWith(marker).filter((command) => command === "sleep 300").length;
+    await waitFor(() => sleeping() === 4, "the runs to start", 300_000);
+    cli.kill("SIGINT");
+    const result = await cli;
+    expect(result.exitCode, result.stderr).toBe(130);
+    expect(processesWith(marker)).toEqual([]);
+    const stopped = readRecords(root).filter((record) => record.command === stubborn);
+    expect(stopped).toHaveLength(2);
+    for (const record of stopped) expect(record.signal).toBe("SIGKILL");
+    expect(result.stderr).toMatch(/interrupted by SIGINT/);
+  }, 600_000);
+
+  it("a CLI killed with SIGKILL leaves nothing behind: its watchdog stops the rest", async () => {
+    const root = makeBatch({ a: ["sleep 300", "sleep 300"] });
+    const marker = newMarker();
+    const cli = sierra([...PREFECT, "--batch-root", root, "--exec-jobs-per-node", "2"], { marker, ...LONG });
+    await waitFor(
+      () => commandsWith(marker).filter((command) => command === "sleep 300").length === 2,
+      "the runs",
+      300_000,
+    );
+    cli.kill("SIGKILL");
+    await cli;
+    await waitFor(() => processesWith(marker).length === 0, "the batch's processes to be gone", 60_000);
+  }, 600_000);
+
+  it("a missing or broken Prefect: status 2 and one line", async () => {
+    const root = makeBatch({ a: ["true"] });
+    const broken = path.join(root, "python");
+    // Claims to have Prefect 3.8.8 but fails as soon as it has to work.
+    writeFileSync(
+      broken,
+      '#!/bin/sh\ncase "$*" in *importlib*) echo 3.8.8;; *) echo "ImportError: boom" >&2; exit 1;; esac\n',
+      {
+        mode: 0o755,
+      },
+    );
+    const cache = makeBatch({});
+    for (const [python, message] of [
+      ["/nonexistent/python3", /--prefect-python \/nonexistent\/python3: .*; pass --prefect-python PATH/],
+      ["python3", /--prefect-python python3: Prefect is not installed there; pass --prefect-python PATH/],
+      [broken, /Prefect 3\.8\.8 at .* is broken: its database migration failed \(ImportError: boom\)/],
+    ] as const) {
+      const result = await sierra([...PREFECT, "--batch-root", root, "--prefect-python", python], {
+        env: { SIERRA_CACHE_DIR: cache },
+      });
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+      expect(result.stderr).toMatch(message);
+    }
+  }, 300_000);
+});

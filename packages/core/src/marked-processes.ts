@@ -1,0 +1,56 @@
+// Finds and stops processes by a marker in their environment (`/proc/<pid>/environ`, Linux):
+// the last line of clean-up for execenvs whose processes leave our process groups
+// (servers, workers, engines, runs in their own sessions). The environment scanned is the
+// one a process started with, which its children inherit.
+import { readdirSync, readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/** Pids of live processes (not zombies, not this one) whose environment has `name=value`. */
+export function markedProcesses(name: string, value: string): number[] {
+  const needle = `${name}=${value}`;
+  const pids: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return pids; // no procfs: nothing we can find
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/environ`, "latin1").split("\0").includes(needle)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
+      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z") pids.push(Number(entry));
+    } catch {
+      // gone already, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/**
+ * Stops every process marked `name=value`: TERM, then KILL what is left after `graceMs`.
+ * Resolves to the pids that were found alive at first.
+ */
+export async function stopMarkedProcesses(
+  name: string,
+  value: string,
+  { graceMs = 2000 }: { graceMs?: number } = {},
+): Promise<number[]> {
+  const found = markedProcesses(name, value);
+  const signalAll = (pids: number[], signal: NodeJS.Signals) => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // gone already
+      }
+    }
+  };
+  signalAll(found, "SIGTERM");
+  const deadline = Date.now() + graceMs;
+  while (markedProcesses(name, value).length > 0 && Date.now() < deadline) await sleep(50);
+  signalAll(markedProcesses(name, value), "SIGKILL");
+  for (let i = 0; i < 20 && markedProcesses(name, value).length > 0; i++) await sleep(50);
+  return found;
+}

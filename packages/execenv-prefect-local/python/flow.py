@@ -1,0 +1,155 @@
+"""The Prefect flow of the prefect.localserver execenv: one task per experimental run.
+
+Deployed as `flow.py:sierra`; the deployment's pull step makes this file's directory the
+working directory. Parameters (sent with each flow run):
+  runs: [{"label": "<exp>/run<i>", "command", "cwd", "env": {...}, "stdout", "stderr"}]
+        (stdout/stderr null: discard)
+  jobs: exactly this many runs execute at once (the thread pool's size)
+  kill_grace_s: seconds between TERM and KILL when runs are stopped
+  strict: stop at the first failed run: start no other, stop the running ones
+  events: file that receives one JSON line per run start and end; the CLI follows it
+          for exact pids, exit statuses and times, independent of the API's recording lag
+
+Each run is `bash -c <command>` in its own session (so its process group is stopped as a
+whole) with the caller's environment (see _run_env) plus the run's. A failed run makes its
+task Failed, and the flow returns a Failed state naming the failed runs.
+
+Stopping: a cancel (or SIGTERM to the engine) raises TerminationSignal in the flow's
+thread; the flow then TERMs every live run group, KILLs them after kill_grace_s, waits
+for their ends to be written, and re-raises. Run groups live in their own sessions, which
+Prefect's own kill of the engine would not reach.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from typing import Any, Optional
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import wait
+from prefect.states import Completed, Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+_live: dict[int, str] = {}  # pgid of each running run -> label
+_lock = threading.Lock()
+_stopping = threading.Event()
+_settings: dict[str, Any] = {"events": None, "grace": 5.0, "strict": False}
+
+
+def _emit(event: dict[str, Any]) -> None:
+    # One short line per write on an O_APPEND file, under the lock: the reader never sees
+    # interleaved lines.
+    with _lock:
+        with open(_settings["events"], "a", encoding="utf-8") as out:
+            out.write(json.dumps(event) + "\n")
+
+
+def _run_env(extra: dict[str, str]) -> dict[str, str]:
+    """The caller's environment: the worker's, without what the execenv added (listed in
+    SIERRA_PREFECT_ADDED) or Prefect set for the engine, with the caller's own PREFECT_*
+    values (kept aside in SIERRA_PREFECT_CALLER) restored."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    for key in json.loads(env.pop("SIERRA_PREFECT_ADDED", "[]")):
+        env.pop(key, None)
+    env.update(json.loads(env.pop("SIERRA_PREFECT_CALLER", "{}")))
+    env.update({str(k): str(v) for k, v in extra.items()})
+    return env
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _stop_all() -> None:
+    """No new run; TERM every live run group, KILL after the grace; returns once every
+    stopped run's end is written."""
+    _stopping.set()
+    with _lock:
+        groups = list(_live)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + _settings["grace"]
+    killed = False
+    while True:
+        with _lock:
+            if not _live:
+                return
+        if not killed and time.monotonic() >= deadline:
+            for pgid in groups:
+                _signal_group(pgid, signal.SIGKILL)
+            killed = True
+        time.sleep(0.02)
+
+
+def _open_output(path: Optional[str]):
+    if path is None:
+        return open(os.devnull, "wb")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return open(path, "wb")
+
+
+@task(name="run", task_run_name="{label}", cache_policy=NO_CACHE, persist_result=False, retries=0)
+def run(label: str, command: str, cwd: str, env: dict[str, str], stdout: Optional[str], stderr: Optional[str]) -> int:
+    if _stopping.is_set():
+        raise RuntimeError(f"{label}: not started, the batch is stopping")
+    started = time.time()
+    try:
+        with _open_output(stdout) as out, _open_output(stderr) as err:
+            with _lock:  # a stop either sees this run in _live or stops it from starting
+                if _stopping.is_set():
+                    raise RuntimeError(f"{label}: not started, the batch is stopping")
+                proc = subprocess.Popen(
+                    ["bash", "-c", command], cwd=cwd, env=_run_env(env), stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=err, start_new_session=True, close_fds=True,
+                )
+                _live[proc.pid] = label
+    except OSError as error:
+        _emit({"ended": label, "code": None, "signal": None, "startedAt": started, "at": time.time(),
+               "error": f"could not start: {error.strerror or error}: {error.filename or 'bash'}"})
+        raise
+    _emit({"started": label, "pid": proc.pid, "at": started})
+    code = proc.wait()
+    ended = time.time()
+    _signal_group(proc.pid, signal.SIGKILL)  # what the run left behind in its group goes with it
+    _emit({"ended": label, "code": code if code >= 0 else None,
+           "signal": signal.Signals(-code).name if code < 0 else None, "startedAt": started, "at": ended})
+    with _lock:
+        del _live[proc.pid]
+    if code != 0:
+        if _settings["strict"] and not _stopping.is_set():
+            threading.Thread(target=_stop_all, daemon=True).start()
+        how = f"exit code {code}" if code > 0 else f"signal {signal.Signals(-code).name}"
+        raise RuntimeError(f"{label}: command failed with {how}")
+    return code
+
+
+@flow(name="sierra", persist_result=False, log_prints=False)
+def sierra(runs: list[dict[str, Any]], jobs: int = 1, kill_grace_s: float = 5.0, strict: bool = False,
+           events: str = "events.jsonl"):
+    _settings.update(events=events, grace=kill_grace_s, strict=strict)
+    with ThreadPoolTaskRunner(max_workers=jobs) as runner:
+        try:
+            futures = [
+                runner.submit(run, parameters={
+                    "label": r["label"], "command": r["command"], "cwd": r["cwd"], "env": r.get("env") or {},
+                    "stdout": r.get("stdout"), "stderr": r.get("stderr"),
+                })
+                for r in runs
+            ]
+            wait(futures)
+        except BaseException:  # TerminationSignal on cancel, KeyboardInterrupt
+            _stop_all()
+            raise
+    failed = [r["label"] for r, future in zip(runs, futures) if not future.state.is_completed()]
+    if failed:
+        return Failed(message=f"{len(failed)}/{len(runs)} runs failed: {', '.join(failed[:20])}")
+    return Completed(message=f"{len(runs)} runs completed")

@@ -1,0 +1,78 @@
+"""Watchdog of a prefect.localserver batch: if the sierra CLI dies without cleaning up
+(kill -9, OOM), stops what the batch started, which lives in process groups of its own.
+
+Reads lines on stdin: "group PGID" (a process group to stop, the last named stopped first)
+and "dismiss" (the CLI cleaned up itself: exit). At EOF, the CLI is gone: TERM each group,
+KILL it after GRACE seconds, then every process whose environment carries
+SIERRA_EXEC_ID=MARKER. Usage: watchdog.py MARKER GRACE
+"""
+import os
+import signal
+import sys
+import time
+
+MARKER = f"SIERRA_EXEC_ID={sys.argv[1]}".encode()
+GRACE = float(sys.argv[2])
+
+
+def alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def stop_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + GRACE
+    while alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(pgid):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def marked():
+    pids = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return pids  # no procfs: the groups were all there is to stop
+    for entry in entries:
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    if MARKER in environ.read().split(b"\0"):
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def main():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the CLI's to handle
+    groups = []
+    for line in sys.stdin:
+        word, _, value = line.strip().partition(" ")
+        if word == "dismiss":
+            return
+        if word == "group":
+            groups.append(int(value))
+    for pgid in reversed(groups):
+        stop_group(pgid)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in marked():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + GRACE
+        while marked() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    main()

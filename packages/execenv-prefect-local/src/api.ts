@@ -1,0 +1,41 @@
+// The typed client of the batch's Prefect server: openapi-fetch over the types generated
+// from the pinned server's OpenAPI schema (src/prefect-api.d.ts, `pnpm generate:api`).
+import { setTimeout as sleep } from "node:timers/promises";
+import createClient from "openapi-fetch";
+import type { components, paths } from "./prefect-api.js";
+
+export type PrefectClient = ReturnType<typeof createClient<paths>>;
+export type FlowRun = components["schemas"]["FlowRun"];
+export type StateType = components["schemas"]["StateType"];
+
+/** SQLite's "database is locked" comes back as 503; Prefect's own client retries it too. */
+const RETRY_STATUS = new Set([429, 502, 503]);
+
+/**
+ * fetch that retries busy answers and refused connections with backoff (100 ms doubling
+ * to 2 s, 25 attempts: bursts of 503 after a large flow run last over 7 s).
+ */
+export const retryingFetch =
+  (attempts = 25): typeof fetch =>
+  async (input, init) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    for (let attempt = 1; ; attempt++) {
+      const backoff = Math.min(100 * 2 ** (attempt - 1), 2000);
+      try {
+        const response = await fetch(request.clone());
+        if (!RETRY_STATUS.has(response.status) || attempt >= attempts) return response;
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+      }
+      await sleep(backoff);
+    }
+  };
+
+export const connect = (apiUrl: string, attempts?: number): PrefectClient =>
+  createClient<paths>({ baseUrl: apiUrl, fetch: retryingFetch(attempts) });
+
+/** The data of an answer, or an error naming the call and the server's complaint. */
+export function must<T>(answer: { data?: T; error?: unknown; response: Response }, what: string): T {
+  if (answer.data !== undefined) return answer.data;
+  throw new Error(`Prefect API, ${what}: HTTP ${answer.response.status} ${JSON.stringify(answer.error)}`);
+}

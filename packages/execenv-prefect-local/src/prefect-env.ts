@@ -1,0 +1,77 @@
+// The environment of every Prefect process the execenv starts (server, worker, and through
+// the worker the flow engine and runs): isolated from the caller's Prefect configuration
+// and profile, marked for clean-up, with the caller's own values kept for the runs.
+
+/** Every process of a batch carries `SIERRA_EXEC_ID=<executionId>`, found by the clean-up sweep. */
+export const MARKER = "SIERRA_EXEC_ID";
+
+export interface IsolationSettings {
+  /** PREFECT_HOME: profiles, settings and local storage of this batch only. */
+  home: string;
+  /** The batch's SQLite database. */
+  database: string;
+  /** Base URL of the server's API, `http://127.0.0.1:<port>/api`. */
+  apiUrl: string;
+  executionId: string;
+}
+
+export type Role = "server" | "worker" | "tool";
+
+/** Set for every role: isolation, no telemetry, no prompts. */
+function isolation({ home, database, apiUrl }: IsolationSettings): Record<string, string> {
+  return {
+    PREFECT_HOME: home,
+    PREFECT_PROFILES_PATH: `${home}/profiles.toml`,
+    PREFECT_API_DATABASE_CONNECTION_URL: `sqlite+aiosqlite:///${database}`,
+    PREFECT_API_URL: apiUrl,
+    PREFECT_SERVER_ANALYTICS_ENABLED: "false",
+    PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT: "false",
+    PREFECT_CLI_PROMPT: "false",
+    PREFECT_CLI_COLORS: "false",
+    // The Python SDK's telemetry.
+    DO_NOT_TRACK: "1",
+  };
+}
+
+const ROLE: Record<Role, Record<string, string>> = {
+  server: {
+    // A run cancelled while its engine boots stays CANCELLING until this timeout (default 300 s).
+    PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_CANCELLING_TIMEOUT_SECONDS: "30",
+  },
+  worker: {
+    // How often the worker asks for scheduled flow runs (default 10 s): the pickup latency.
+    PREFECT_WORKER_QUERY_SECONDS: "1",
+    // Engines import python/flow.py where the package is installed: leave no bytecode there.
+    PYTHONDONTWRITEBYTECODE: "1",
+  },
+  tool: {},
+};
+
+/**
+ * The full environment for a Prefect process of the batch (spawn it with `extendEnv: false`):
+ * the caller's without any PREFECT_*, plus the isolation. The runs must see the caller's
+ * environment, so what was added or replaced travels along for the flow to undo
+ * (SIERRA_PREFECT_ADDED, SIERRA_PREFECT_CALLER; see python/flow.py).
+ */
+export function prefectEnv(
+  caller: NodeJS.ProcessEnv,
+  settings: IsolationSettings,
+  role: Role,
+): Record<string, string> {
+  const kept: Record<string, string> = {};
+  const callerPrefect: Record<string, string> = {};
+  for (const [key, value] of Object.entries(caller)) {
+    if (value === undefined) continue;
+    if (key.startsWith("PREFECT_")) callerPrefect[key] = value;
+    else kept[key] = value;
+  }
+  const ours = { ...isolation(settings), ...ROLE[role] };
+  const added = Object.keys(ours).filter((key) => !key.startsWith("PREFECT_") && !(key in kept));
+  return {
+    ...kept,
+    ...ours,
+    [MARKER]: settings.executionId,
+    SIERRA_PREFECT_ADDED: JSON.stringify(added),
+    SIERRA_PREFECT_CALLER: JSON.stringify(callerPrefect),
+  };
+}

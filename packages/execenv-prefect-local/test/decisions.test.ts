@@ -1,0 +1,218 @@
+// The plugin's decisions, without a Prefect server: each process's environment, the REST
+// payloads, the flow's parameters, how states and run events become outcomes.
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Run } from "@sierra-exec/core";
+import { parseOptions } from "@sierra-exec/core";
+import { describe, expect, it } from "vitest";
+import { flowRunName, flowRunParameters } from "../src/flow-runs.js";
+import { prefectLocalOptionsSchema } from "../src/index.js";
+import { MARKER, prefectEnv } from "../src/prefect-env.js";
+import { PREFECT_SPEC, prefectOnPath } from "../src/prefect-install.js";
+import { deploymentPayload, FLOW_DIR, shellQuote, workPoolPayload } from "../src/setup-api.js";
+import { describeState, isTerminal, lostOutcome, outcomeOf, parseEvents } from "../src/states.js";
+import { workerArgs } from "../src/worker.js";
+
+const isolation = {
+  home: "/b/scratch/.prefect/x/home",
+  database: "/b/scratch/.prefect/x/prefect.db",
+  apiUrl: "http://127.0.0.1:4321/api",
+  executionId: "sierra-1-ab",
+};
+
+const run = (exp: string, index: number): Run => ({
+  id: `${exp}/run${index}`,
+  exp,
+  index,
+  seq: index + 1,
+  command: `echo ${index}`,
+  cwd: `/b/exp-inputs/${exp}`,
+  env: { SIERRA_EXP: exp, SIERRA_RUN: String(index) },
+  stdout: `/b/scratch/${exp}/run${index}/stdout`,
+  stderr: null,
+});
+
+describe("process environments", () => {
+  const caller = {
+    PATH: "/usr/bin",
+    HOME: "/home/u",
+    PREFECT_API_URL: "http://cloud",
+    PREFECT_PROFILE: "mine",
+  };
+
+  it("replace every PREFECT_* of the caller with the batch's isolation, and mark the process", () => {
+    const env = prefectEnv(caller, isolation, "server");
+    expect(env).toMatchObject({
+      PATH: "/usr/bin",
+      HOME: "/home/u",
+      PREFECT_HOME: isolation.home,
+      PREFECT_API_URL: isolation.apiUrl,
+      PREFECT_API_DATABASE_CONNECTION_URL: `sqlite+aiosqlite:///${isolation.database}`,
+      PREFECT_SERVER_ANALYTICS_ENABLED: "false",
+      DO_NOT_TRACK: "1",
+      [MARKER]: "sierra-1-ab",
+    });
+    expect(env.PREFECT_PROFILE).toBeUndefined();
+    expect(env.PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_CANCELLING_TIMEOUT_SECONDS).toBe("30");
+    expect(env.PREFECT_WORKER_QUERY_SECONDS).toBeUndefined();
+  });
+
+  it("carry what the runs need to get the caller's environment back", () => {
+    const env = prefectEnv(caller, isolation, "worker");
+    expect(env.PREFECT_WORKER_QUERY_SECONDS).toBe("1");
+    expect(JSON.parse(env.SIERRA_PREFECT_ADDED as string)).toEqual([
+      "DO_NOT_TRACK",
+      "PYTHONDONTWRITEBYTECODE",
+    ]);
+    expect(JSON.parse(env.SIERRA_PREFECT_CALLER as string)).toEqual({
+      PREFECT_API_URL: "http://cloud",
+      PREFECT_PROFILE: "mine",
+    });
+    // A caller's own DO_NOT_TRACK is the caller's: the runs keep it.
+    const own = prefectEnv({ ...caller, DO_NOT_TRACK: "1" }, isolation, "worker");
+    expect(JSON.parse(own.SIERRA_PREFECT_ADDED as string)).toEqual(["PYTHONDONTWRITEBYTECODE"]);
+  });
+});
+
+describe("set-up payloads", () => {
+  it("a process work pool with the embedded base job template", () => {
+    const pool = workPoolPayload("p");
+    expect(pool).toMatchObject({ name: "p", type: "process" });
+    expect(pool.base_job_template).toHaveProperty("job_configuration.command", "{{ command }}");
+  });
+
+  it("a deployment that runs the shipped flow in place, with an explicit engine command", () => {
+    const payload = deploymentPayload({
+      flowId: "f",
+      pool: "p",
+      queue: "q",
+      python: "/opt/my env/bin/python",
+    });
+    expect(payload).toMatchObject({
+      name: "local",
+      flow_id: "f",
+      entrypoint: "flow.py:sierra",
+      work_pool_name: "p",
+      work_queue_name: "q",
+      enforce_parameter_schema: true,
+      pull_steps: [{ "prefect.deployments.steps.set_working_directory": { directory: FLOW_DIR } }],
+      job_variables: { command: "'/opt/my env/bin/python' -m prefect.engine" },
+    });
+    expect(FLOW_DIR).toMatch(/execenv-prefect-local\/python$/);
+  });
+
+  it("quotes words for the worker's shlex split", () => {
+    expect(shellQuote("/usr/bin/python3")).toBe("/usr/bin/python3");
+    expect(shellQuote("it's")).toBe(`'it'"'"'s'`);
+  });
+
+  it("a worker on the pool and queue that never creates a pool itself", () => {
+    expect(workerArgs("p", "q")).toEqual(
+      expect.arrayContaining(["--pool", "p", "--work-queue", "q", "--no-create-pool-if-not-found"]),
+    );
+  });
+});
+
+describe("flow runs", () => {
+  it("pass each run's command, cwd, environment and output files, and the batch settings", () => {
+    const parameters = flowRunParameters([run("a", 0)], {
+      jobs: 3,
+      killGrace: 2,
+      strict: true,
+      events: "/e.jsonl",
+    });
+    expect(parameters).toEqual({
+      runs: [
+        {
+          label: "a/run0",
+          command: "echo 0",
+          cwd: "/b/exp-inputs/a",
+          env: { SIERRA_EXP: "a", SIERRA_RUN: "0" },
+          stdout: "/b/scratch/a/run0/stdout",
+          stderr: null,
+        },
+      ],
+      jobs: 3,
+      kill_grace_s: 2,
+      strict: true,
+      events: "/e.jsonl",
+    });
+  });
+
+  it("are named after their experiment, or `batch`", () => {
+    expect(flowRunName([run("a", 0), run("a", 1)])).toBe("a");
+    expect(flowRunName([run("a", 0), run("b", 0)])).toBe("batch");
+  });
+});
+
+describe("states and run events", () => {
+  it("terminal states", () => {
+    expect(["COMPLETED", "FAILED", "CANCELLED", "CRASHED"].every((type) => isTerminal(type as never))).toBe(
+      true,
+    );
+    expect(isTerminal("CANCELLING")).toBe(false);
+    expect(isTerminal(undefined)).toBe(false);
+  });
+
+  it("an end event is the run's exact outcome", () => {
+    expect(outcomeOf({ ended: "a/run0", code: null, signal: "SIGKILL", startedAt: 10, at: 12.5 })).toEqual({
+      exitCode: null,
+      signal: "SIGKILL",
+      startedAt: new Date(10_000),
+      finishedAt: new Date(12_500),
+    });
+  });
+
+  it("a run whose flow run ended without its end fails with the flow run's state", () => {
+    expect(lostOutcome({ state_type: "CRASHED", state: { message: "engine died" } as never })).toEqual({
+      exitCode: null,
+      signal: null,
+      error: "flow run CRASHED: engine died",
+    });
+    expect(
+      describeState({
+        state_type: "FAILED",
+        state_name: "Failed",
+        state: { message: "1/2 runs failed" } as never,
+      }),
+    ).toBe("Failed (1/2 runs failed)");
+  });
+
+  it("keeps a torn last line for the next read", () => {
+    const { events, rest } = parseEvents('{"started":"a/run0","pid":5,"at":1}\n{"ended":"a/r');
+    expect(events).toEqual([{ started: "a/run0", pid: 5, at: 1 }]);
+    expect(rest).toBe('{"ended":"a/r');
+  });
+});
+
+describe("finding Prefect", () => {
+  it("reads the interpreter of the prefect script on PATH", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "path-"));
+    writeFileSync(path.join(dir, "prefect"), "#!/opt/venv/bin/python3.11\nimport prefect\n");
+    chmodSync(path.join(dir, "prefect"), 0o755);
+    expect(prefectOnPath({ PATH: `/nonexistent:${dir}` })).toBe("/opt/venv/bin/python3.11");
+    expect(prefectOnPath({ PATH: "/nonexistent" })).toBeUndefined();
+  });
+
+  it("provisions the pinned Prefect with the fastapi its server needs", () => {
+    expect(PREFECT_SPEC.requirements).toEqual(["prefect==3.8.8"]);
+    expect(PREFECT_SPEC.constraints).toMatch(/^fastapi==0\.154\.0$/m);
+  });
+});
+
+describe("options", () => {
+  it("defaults to SIERRA's pool and queue names, and refuses bad names in one line", () => {
+    expect(parseOptions(prefectLocalOptionsSchema, {}, {})).toMatchObject({
+      workPool: "sierra-pool",
+      workQueue: "sierra-queue",
+      keepServer: false,
+    });
+    expect(parseOptions(prefectLocalOptionsSchema, {}, { SIERRA_PREFECT_PYTHON: "/p" }).prefectPython).toBe(
+      "/p",
+    );
+    expect(() => parseOptions(prefectLocalOptionsSchema, { workPool: "a b" }, {})).toThrow(
+      /^--work-pool "a b": must be letters/,
+    );
+  });
+});
