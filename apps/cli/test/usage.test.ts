@@ -50,10 +50,15 @@ const cases: Array<[string, string[], RegExp]> = [
   [
     "an unknown execenv",
     ["--batch-root", batch, "--execenv", "slurm"],
-    /unknown execenv "slurm": not a built-in \(local, hpc\.local\)/,
+    /unknown execenv "slurm": not a built-in \(local, hpc\.local, prefect\.localserver, [^)]*\)/,
   ],
   ["an unknown option", ["--batch-root", batch, "--exec-fast"], /unknown option '--exec-fast'/],
   ["a stray argument", ["--batch-root", batch, "extra"], /too many arguments/],
+  [
+    "an option of another execenv",
+    ["--batch-root", batch, "--work-pool", "mine"],
+    /^sierra: error: option --work-pool belongs to execenv prefect.localserver: add --execenv=prefect.localserver$/,
+  ],
   [
     "a negative grace",
     ["--batch-root", batch, "--kill-grace", "-1"],
