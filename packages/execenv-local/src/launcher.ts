@@ -1,9 +1,10 @@
 // Drives python/launcher.py, one per batch: streams runs to it and turns its start and
 // end messages into the core's run events. Its ready handshake is the environment check.
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import type { ExecuteContext, Run } from "@sierra-exec/core";
-import { SierraError, spawnGroup, stopProcessGroup } from "@sierra-exec/core";
+import { SierraError, stopProcessGroup } from "@sierra-exec/core";
 
 export const LAUNCHER = new URL("../python/launcher.py", import.meta.url).pathname;
 
@@ -39,40 +40,50 @@ interface Pending {
 export class Launcher {
   private readonly pending = new Map<string, Pending>();
   private drained: (() => void) | undefined;
-  private readonly exited: Promise<unknown>;
+  private readonly exited: Promise<void>;
+
+  private stderr = "";
 
   private constructor(
-    private readonly child: Awaited<ReturnType<typeof spawnGroup>>["child"],
+    private readonly child: ChildProcessWithoutNullStreams,
     settings: LauncherSettings,
   ) {
-    child.stdin?.on("error", () => {});
-    this.exited = child.then((result: unknown) => {
+    child.stdin.on("error", () => {});
+    child.stderr.setEncoding("utf8").on("data", (text: string) => {
+      this.stderr = (this.stderr + text).slice(-2000);
+    });
+    this.exited = new Promise((resolve) => {
+      child.once("error", resolve);
+      child.once("close", resolve);
+    }).then(() => {
       // A launcher that died on its own leaves its runs without an end: stop them here.
       for (const { pid } of this.pending.values()) {
         if (pid) void stopProcessGroup(pid, { graceMs: settings.killGrace * 1000 });
       }
       this.drained?.();
-      return result;
     });
   }
 
   /** Starts the launcher and waits for it to be ready; a SierraError if Python is unusable. */
   static async start(settings: LauncherSettings): Promise<Launcher> {
     const { python, jobs, killGrace, strict, executionId } = settings;
-    const { child } = await spawnGroup(
+    // node:child_process rather than execa (core's spawnGroup): this is every local
+    // batch's start-up path, and importing execa costs a CLI start about 0.2 s.
+    const child = spawn(
       python,
       ["-S", LAUNCHER, String(jobs), String(killGrace), strict ? "strict" : "lenient"],
-      { stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, env: { SIERRA_EXEC_ID: executionId } },
+      {
+        detached: true,
+        stdio: "pipe",
+        env: { ...process.env, SIERRA_EXEC_ID: executionId },
+      },
     );
     const launcher = new Launcher(child, settings);
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const lines = createInterface({ input: child.stdout });
     const [first] = (await Promise.race([once(lines, "line"), once(lines, "close")])) as [string?];
     if (!first?.startsWith('{"ready"')) {
-      const result = await child;
-      const why = String(result.stderr ?? result.shortMessage ?? "")
-        .trim()
-        .split("\n")
-        .at(-1);
+      await launcher.exited;
+      const why = launcher.stderr.trim().split("\n").at(-1);
       throw new SierraError(
         `the local execenv needs Python 3.9+ (tried ${JSON.stringify(python)}${why ? `: ${why}` : ""}): install python3 or pass --python PATH`,
       );
@@ -106,7 +117,7 @@ export class Launcher {
   }
 
   private send(messages: object[]): void {
-    this.child.stdin?.write(`${messages.map((message) => JSON.stringify(message)).join("\n")}\n`);
+    this.child.stdin.write(`${messages.map((message) => JSON.stringify(message)).join("\n")}\n`);
   }
 
   /** Executes `runs`; resolves when each has ended, or been dropped by a stop. */
