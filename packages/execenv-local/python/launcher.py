@@ -59,15 +59,18 @@ def flush():
     outbox.clear()
 
 
-def redirect(fd, path):
-    if path is None:
-        return (os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0)
+def make_dir(path):
     try:
-        os.mkdir(os.path.dirname(path))
+        os.mkdir(path)
     except FileExistsError:
         pass
     except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(path, exist_ok=True)
+
+
+def redirect(fd, path):
+    if path is None:
+        return (os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0)
     return (os.POSIX_SPAWN_OPEN, fd, path, WRITE, 0o644)
 
 
@@ -76,6 +79,9 @@ def launch(spec):
     try:
         if BASH is None:
             raise FileNotFoundError(2, "No such file or directory", "bash")
+        # stdout and stderr share their run's directory: one mkdir, not two.
+        for directory in {os.path.dirname(path) for path in (spec["stdout"], spec["stderr"]) if path}:
+            make_dir(directory)
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             redirect(1, spec["stdout"]),
