@@ -2,13 +2,17 @@
 import { createRequire } from "node:module";
 import { ExecEnvRegistry } from "@sierra-exec/core";
 import local from "@sierra-exec/execenv-local";
+import prefect1 from "@sierra-exec/execenv-prefect1-agent";
 
 const require = createRequire(import.meta.url);
 const versionOf = (packageName: string): string => require(`${packageName}/package.json`).version;
 
 export function builtinRegistry(): ExecEnvRegistry {
   const registry = new ExecEnvRegistry();
-  for (const [execenv, packageName] of [[local, "@sierra-exec/execenv-local"]] as const) {
+  for (const [execenv, packageName] of [
+    [local, "@sierra-exec/execenv-local"],
+    [prefect1, "@sierra-exec/execenv-prefect1-agent"],
+  ] as const) {
     registry.register({ execenv, packageName, version: versionOf(packageName) });
   }
   return registry;
