@@ -28,6 +28,7 @@ export interface FollowInput {
 
 const POLL_MS = 500;
 const SCHEDULED_HINT_MS = 60_000;
+const IN_FLIGHT_MS = 2000;
 
 const runsInPidDir = (dir: string) => {
   try {
@@ -42,6 +43,7 @@ export async function followFlowRun(input: FollowInput): Promise<void> {
   const bySlug = new Map(input.runs.map((run) => [slugOf(run), run]));
   const started = new Map<string, Run>();
   const ended = new Set<string>();
+  const unreported = new Map<string, string>();
   let wake = () => {};
   const unsubscribe = input.subscribe?.(() => wake());
   let agentGone: string | undefined;
@@ -82,16 +84,21 @@ export async function followFlowRun(input: FollowInput): Promise<void> {
           started.set(run.id, run);
           ended.add(run.id);
           ctx.runEnded(run, view.outcome);
+        } else if (view.kind === "finished-unreported") {
+          unreported.set(run.id, `its task run ended ${view.state} without an outcome: ${view.message}`);
         }
       }
       const finished = isA(progress.state, "Finished");
       const open = [...started.keys()].filter((id) => !ended.has(id));
-      if (finished && open.length === 0 && runsInPidDir(input.pidDir) === 0) {
+      const idle = runsInPidDir(input.pidDir) === 0;
+      if (finished && idle && open.length === 0) {
         if (!stopped && progress.state !== "Success" && ended.size < input.runs.length) {
           ctx.log.warn(`flow run ${flowRunId} ended ${progress.state}: ${progress.state_message ?? ""}`);
         }
         break;
       }
+      // Nothing runs any more: what has not reported by now is in flight or never will be.
+      if (finished && idle) settleBy = Math.min(settleBy, Date.now() + IN_FLIGHT_MS);
       if (Date.now() > settleBy) break;
       if (agentGone && !stopped) throw new SierraError(agentGone);
       if (progress.state !== last) {
@@ -110,11 +117,8 @@ export async function followFlowRun(input: FollowInput): Promise<void> {
     await stopped;
     for (const [id, run] of started) {
       if (!ended.has(id)) {
-        ctx.runEnded(run, {
-          exitCode: null,
-          signal: null,
-          error: "stopped; its end never reached the backend",
-        });
+        const error = unreported.get(id) ?? "stopped; its end never reached the backend";
+        ctx.runEnded(run, { exitCode: null, signal: null, error });
       }
     }
   }

@@ -10,7 +10,7 @@ import { type Backend, startBackend } from "./backend/index.js";
 import { flowFiles } from "./flow-spec.js";
 import { followFlowRun } from "./follow.js";
 import { type BatchDirs, batchDirs, prefectEnv } from "./isolation.js";
-import { type Prefect1Options, prefect1OptionsSchema } from "./options.js";
+import { checkOptions, prefect1OptionsSchema } from "./options.js";
 import { isA } from "./prefect-states.js";
 import { PYTHON_DIR, prefect1Python, probePrefect1 } from "./python.js";
 import { Server1Api } from "./server1-api.js";
@@ -28,20 +28,6 @@ interface BatchState {
   backend: Backend | undefined;
   agent: Agent | undefined;
   flowRuns: string[];
-}
-
-function checkCombination(options: Prefect1Options): void {
-  if (!options.agentRunning) return;
-  if (!options.prefect1Api || options.labels.length === 0) {
-    throw new SierraError(
-      "--agent-running needs --prefect1-api (the server your agent polls) and --labels (labels it serves)",
-    );
-  }
-  if (options.showFlowLogs || options.importPaths.length > 0) {
-    throw new SierraError(
-      "--show-flow-logs and --import-paths apply to an agent sierra starts: set them on your running agent instead",
-    );
-  }
 }
 
 /** TERM, then KILL after the grace, to every run still listed as running; resolves once they are gone. */
@@ -63,7 +49,7 @@ export default defineExecEnv({
   description: "Runs as Prefect 1 flow runs picked up by a real Prefect 1.4.1 local agent",
   options: prefect1OptionsSchema,
   async check({ options, log, signal }) {
-    checkCombination(options);
+    checkOptions(options);
     const python = await prefect1Python(options, { log, signal });
     log.debug(`Prefect ${await probePrefect1(python, !options.prefect1Python)} with ${python}`);
   },

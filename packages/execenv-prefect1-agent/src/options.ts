@@ -1,5 +1,6 @@
 // The options of the prefect1.localagent execenv, named as Prefect 1's local agent names
 // them where there is a counterpart (`prefect agent local start -l/-e/-p/-f`).
+import { SierraError } from "@sierra-exec/core";
 import { z } from "zod";
 
 const list = (separator: string) => (value: string) =>
@@ -74,3 +75,18 @@ export const prefect1OptionsSchema = z.object({
 });
 
 export type Prefect1Options = z.output<typeof prefect1OptionsSchema>;
+
+/** Combinations the schema cannot express; throws a one-line SierraError. */
+export function checkOptions(options: Prefect1Options): void {
+  if (!options.agentRunning) return;
+  if (!options.prefect1Api || options.labels.length === 0) {
+    throw new SierraError(
+      "--agent-running needs --prefect1-api (the server your agent polls) and --labels (labels it serves)",
+    );
+  }
+  if (options.showFlowLogs || options.importPaths.length > 0) {
+    throw new SierraError(
+      "--show-flow-logs and --import-paths apply to an agent sierra starts: set them on your running agent instead",
+    );
+  }
+}
