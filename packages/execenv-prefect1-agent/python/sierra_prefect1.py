@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 
 import prefect
 from prefect import Flow, Task
@@ -146,6 +147,25 @@ def stop_group(process, grace):
     timer.start()
 
 
+class BatchOrderExecutor(LocalDaskExecutor):
+    """LocalDaskExecutor with threads, starting ready runs in batch order. dask picks among
+    ready tasks by their keys, the greatest first; Prefect's keys are the task's name and a
+    random suffix, so the runs would start in reverse name order."""
+
+    def __init__(self, jobs, names):
+        super().__init__(scheduler="threads", num_workers=jobs)
+        self.ranks = {name: len(names) - index for index, name in enumerate(names)}
+
+    def submit(self, fn, *args, extra_context=None, **kwargs):
+        import dask
+
+        rank = self.ranks.get((extra_context or {}).get("task_name"))
+        if rank is None:
+            return super().submit(fn, *args, extra_context=extra_context, **kwargs)
+        key = f"sierra-{rank:09d}-{uuid.uuid4().hex}"
+        return dask.delayed(fn, pure=False)(*args, **kwargs, dask_key_name=key)
+
+
 def build_flow(spec_file):
     """The flow of one flow run: every run of the spec as an independent task, at most
     `jobs` at once (a thread pool of that size)."""
@@ -154,7 +174,7 @@ def build_flow(spec_file):
     settings = spec["settings"]
     flow = Flow(
         spec["name"],
-        executor=LocalDaskExecutor(scheduler="threads", num_workers=settings["jobs"]),
+        executor=BatchOrderExecutor(settings["jobs"], [run["id"] for run in spec["runs"]]),
         run_config=LocalRun(labels=spec["labels"], env=spec["flowEnv"], working_dir=spec["workingDir"]),
         storage=Local(path=spec["script"], stored_as_script=True, add_default_labels=False),
     )
