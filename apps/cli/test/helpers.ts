@@ -23,11 +23,16 @@ export const newMarker = () => `sierra-test-${randomUUID()}`;
 /** Starts the built CLI; never rejects, so tests can assert on any exit status. */
 export function sierra(
   args: string[],
-  { marker, env = {}, cwd }: { marker?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  {
+    marker,
+    env = {},
+    cwd,
+    timeout = 60_000,
+  }: { marker?: string; env?: NodeJS.ProcessEnv; cwd?: string; timeout?: number } = {},
 ) {
   return execa(process.execPath, [SIERRA, ...args], {
     reject: false,
-    timeout: 60_000,
+    timeout,
     ...(cwd ? { cwd } : {}),
     env: { ...env, ...(marker ? { SIERRA_TEST_MARKER: marker } : {}), CI: "1" },
   });

@@ -10,6 +10,8 @@ import { type AgentSettings, agentArgs } from "./isolation.js";
 
 export interface Agent {
   pid: number;
+  /** Resolves once the agent answers on its API; rejects with a SierraError if it never does. */
+  ready: Promise<void>;
   /** Makes the agent poll for flow runs now instead of after its back-off. */
   poke(): Promise<void>;
   /** Resolves with a message when the agent exits by itself. */
@@ -18,9 +20,13 @@ export interface Agent {
 }
 
 const READY_TIMEOUT_MS = 120_000;
-/** How long the agent gets to shut down on SIGINT before its group is terminated. */
-const SIGINT_GRACE_MS = 3000;
+/**
+ * How long the agent gets after SIGINT before its group is terminated. It stops polling at
+ * once; the rest of its shutdown is two thread joins of up to 1 s each, for daemon threads.
+ */
+const SIGINT_GRACE_MS = 1000;
 
+/** Starts the agent; it polls the backend once `ready` resolves. */
 export async function startAgent(
   settings: Omit<AgentSettings, "port">,
   {
@@ -69,19 +75,23 @@ export async function startAgent(
     await exited;
   };
 
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    if (!running) throw new SierraError(`${await exited}: see the agent's output with --verbose`);
-    const health = await fetch(`${base}/health`).catch(() => undefined);
-    if (health?.ok) break;
-    if (Date.now() > deadline) {
-      await stop(1000);
-      throw new SierraError(`the Prefect 1 agent did not answer on ${base}/health within 120 s`);
+  const ready = (async () => {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (!running) throw new SierraError(`${await exited}: see the agent's output with --verbose`);
+      const health = await fetch(`${base}/health`).catch(() => undefined);
+      if (health?.ok) return;
+      if (Date.now() > deadline) {
+        throw new SierraError(`the Prefect 1 agent did not answer on ${base}/health within 120 s`);
+      }
+      await sleep(100);
     }
-    await sleep(100);
-  }
+  })();
+  // Whoever waits for it sees the failure; stopping the agent does not need it.
+  ready.catch(() => {});
   return {
     pid,
+    ready,
     exited,
     poke: async () => {
       await fetch(`${base}/poke`).then(

@@ -137,6 +137,8 @@ export default defineExecEnv({
     });
     state.flowRuns.push(flowRunId);
     ctx.log.debug(`flow run ${flowRunId} of flow ${flowId} created`);
+    // The agent started while the flow registered.
+    await state.agent?.ready;
     if (state.agent && !options.pollOnly) await state.agent.poke();
 
     const { backend } = state;
