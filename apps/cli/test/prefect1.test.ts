@@ -28,19 +28,23 @@ describe("prefect1.localagent", { timeout: 180_000 }, () => {
   it("keeps the contract's outputs, records and environment, and leaves nothing behind", async () => {
     const root = makeBatch({
       a: [
-        'echo "$SIERRA_EXP $SIERRA_RUN $SIERRA_BATCH_ROOT $(pwd) $CALLER_VAR $HOME"; echo err >&2',
+        'echo "$SIERRA_EXP $SIERRA_RUN $SIERRA_BATCH_ROOT $(pwd) $CALLER_VAR $EXTRA $HOME"; echo err >&2',
         "exit 3",
       ],
       b: ["kill -TERM $$"],
     });
     const marker = newMarker();
-    const result = await prefect1([`--batch-root=${root}`, "--exec-jobs-per-node=2"], {
+    const options = ["--env=EXTRA=from-option", "--labels=lab", "--show-flow-logs"];
+    const result = await prefect1([`--batch-root=${root}`, "--exec-jobs-per-node=2", ...options], {
       marker,
       env: { CALLER_VAR: "kept" },
     });
     expect(result.exitCode).toBe(1);
     expect(read(root, "scratch/a/run0/stdout").trim()).toBe(
-      `a 0 ${root} ${path.join(root, "exp-inputs/a")} kept ${process.env.HOME}`,
+      `a 0 ${root} ${path.join(root, "exp-inputs/a")} kept from-option ${process.env.HOME}`,
+    );
+    expect(result.stderr).toMatch(
+      /prefect: .* Task 'a\/run1': Finished task run for task with final state: 'Failed'/,
     );
     expect(read(root, "scratch/a/run0/stderr")).toBe("err\n");
     const records = readRecords(root);
@@ -120,25 +124,31 @@ describe("prefect1.localagent", { timeout: 180_000 }, () => {
     expect(processesWith(marker)).toEqual([]);
   });
 
-  it("on SIGINT stops the runs, the agent and its flow run, records them and exits 130", async () => {
-    const root = makeBatch({ e: ["sleep 300", 'trap "" TERM; sleep 300 & sleep 300; wait', "sleep 300"] });
-    const marker = newMarker();
-    const cli = prefect1([`--batch-root=${root}`, "--exec-jobs-per-node=2", "--kill-grace=1"], { marker });
-    const sleeping = () => commandsWith(marker).filter((command) => command === "sleep 300").length;
-    await waitFor(() => sleeping() === 3, "the runs to start", 120_000);
-    const agent = commandsWith(marker).filter((command) => /prefect agent local start/.test(command));
-    const flowRun = commandsWith(marker).filter((command) => /prefect execute flow-run/.test(command));
-    expect([agent.length, flowRun.length]).toEqual([1, 1]);
-    cli.kill("SIGINT");
-    const result = await cli;
-    expect(result.exitCode).toBe(130);
-    expect(processesWith(marker)).toEqual([]);
-    expect(readRecords(root).map((record) => [record.run, record.exitCode, record.signal])).toEqual([
-      [0, null, "SIGTERM"],
-      [1, null, "SIGKILL"],
-    ]);
-    expect(result.stderr).toMatch(/0 succeeded, 2 failed, 1 not run/);
-  });
+  it.each([
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const)(
+    "on %s stops the runs, the agent and its flow run, records them and exits %i",
+    async (signal, status) => {
+      const root = makeBatch({ e: ["sleep 300", 'trap "" TERM; sleep 300 & sleep 300; wait', "sleep 300"] });
+      const marker = newMarker();
+      const cli = prefect1([`--batch-root=${root}`, "--exec-jobs-per-node=2", "--kill-grace=1"], { marker });
+      const sleeping = () => commandsWith(marker).filter((command) => command === "sleep 300").length;
+      await waitFor(() => sleeping() === 3, "the runs to start", 120_000);
+      const agent = commandsWith(marker).filter((command) => /prefect agent local start/.test(command));
+      const flowRun = commandsWith(marker).filter((command) => /prefect execute flow-run/.test(command));
+      expect([agent.length, flowRun.length]).toEqual([1, 1]);
+      cli.kill(signal);
+      const result = await cli;
+      expect(result.exitCode).toBe(status);
+      expect(processesWith(marker)).toEqual([]);
+      expect(readRecords(root).map((record) => [record.run, record.exitCode, record.signal])).toEqual([
+        [0, null, "SIGTERM"],
+        [1, null, "SIGKILL"],
+      ]);
+      expect(result.stderr).toMatch(/0 succeeded, 2 failed, 1 not run/);
+    },
+  );
 
   it("a Python without Prefect 1, or with a broken one, is an environment error: status 2, one line", async () => {
     const root = makeBatch({ e: ["true"] });

@@ -20,6 +20,7 @@ export interface Agent {
 }
 
 const READY_TIMEOUT_MS = 120_000;
+const AGENT_LINE = /^\[[^\]]*\] \w+ - agent \| /;
 /**
  * How long the agent gets after SIGINT before its group is terminated. It stops polling at
  * once; the rest of its shutdown is two thread joins of up to 1 s each, for daemon threads.
@@ -47,14 +48,17 @@ export async function startAgent(
     buffer: false,
   });
   const pid = child.pid as number;
-  // With --show-flow-logs the flow runs' output comes through the agent's stdout.
+  // With --show-flow-logs the flow runs' output comes through the agent's stdout, after the
+  // agent's banner and mixed with its own log lines ("... - agent | ...").
   const recent: string[] = [];
+  let started = false;
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream as NodeJS.ReadableStream }).on("line", (line) => {
       recent.push(line);
       if (recent.length > 20) recent.shift();
-      if (showFlowLogs) log.info(`prefect: ${line}`);
+      if (showFlowLogs && started && !AGENT_LINE.test(line)) log.info(`prefect: ${line}`);
       else log.debug(`prefect agent: ${line}`);
+      started ||= line.includes("Waiting for flow runs");
     });
   }
   let running = true;
