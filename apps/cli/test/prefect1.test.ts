@@ -88,11 +88,15 @@ describe("prefect1.localagent", { timeout: 180_000 }, () => {
     const resumed = await prefect1([`--batch-root=${root}`, "--exec-resume"]);
     expect(resumed.exitCode).toBe(0);
     expect(resumed.stderr).toMatch(/2 runs succeeded before/);
-    expect(readRecords(root).map((record) => [record.run, record.exitCode, record.attempt])).toEqual([
-      [0, 0, 1],
-      [1, 4, 1],
-      [2, 0, 1],
-      [1, 0, 2],
+    // Records come in the order runs end; order them by attempt, then run.
+    const records = readRecords(root).map((record) => [record.attempt, record.run, record.exitCode]);
+    expect(
+      records.sort((a, b) => (a[0] as number) - (b[0] as number) || (a[1] as number) - (b[1] as number)),
+    ).toEqual([
+      [1, 0, 0],
+      [1, 1, 4],
+      [1, 2, 0],
+      [2, 1, 0],
     ]);
   });
 

@@ -100,7 +100,10 @@ class SierraRun(Task):
         with open(pid_file, "w") as out:
             out.write(str(process.pid))
         code = self.wait(process)
-        os.unlink(pid_file)
+        try:
+            os.unlink(pid_file)
+        except FileNotFoundError:  # the plugin stopped the run and removed it already
+            pass
         outcome = {"exitCode": code if code >= 0 else None, "signal": signal_name(-code) if code < 0 else None,
                    "startedAt": started, "finishedAt": now_ms(), "pid": process.pid}
         self.finish(outcome)

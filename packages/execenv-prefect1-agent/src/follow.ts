@@ -24,11 +24,13 @@ export interface FollowInput {
   agentExited?: Promise<string>;
   /** After a stop, how long runs get to report how they ended. */
   settleMs: number;
+  /** A Running flow run without a heartbeat for this long has lost its flow-run process. */
+  staleMs: number;
 }
 
 const POLL_MS = 500;
 const SCHEDULED_HINT_MS = 60_000;
-const IN_FLIGHT_MS = 2000;
+const IN_FLIGHT_MS = 5000;
 
 const runsInPidDir = (dir: string) => {
   try {
@@ -65,13 +67,22 @@ export async function followFlowRun(input: FollowInput): Promise<void> {
       const woken = new Promise<void>((resolve) => {
         wake = resolve;
       });
-      if (ctx.signal.aborted && !stopped) {
+      const stop = () => {
         stopped = Promise.all([api.cancelFlowRun(flowRunId).catch(() => {}), input.stopRuns()]).then(() => {
           settleBy = Date.now() + input.settleMs;
           wake();
         });
-      }
+      };
+      if (ctx.signal.aborted && !stopped) stop();
       const progress = await api.progress(flowRunId);
+      // Server 1 leaves this to its zombie killer; with nobody to finish the flow run, stop its runs.
+      const silentFor = Date.now() - Date.parse(progress.heartbeat ?? "");
+      if (!stopped && progress.state === "Running" && silentFor > input.staleMs) {
+        ctx.log.warn(
+          `flow run ${flowRunId} has sent no heartbeat for ${Math.round(silentFor / 1000)} s: its process is gone; stopping its runs`,
+        );
+        stop();
+      }
       for (const taskRun of progress.task_runs) {
         const run = bySlug.get(taskRun.task.slug);
         if (!run || ended.has(run.id)) continue;
@@ -98,7 +109,7 @@ export async function followFlowRun(input: FollowInput): Promise<void> {
         break;
       }
       // Nothing runs any more: what has not reported by now is in flight or never will be.
-      if (finished && idle) settleBy = Math.min(settleBy, Date.now() + IN_FLIGHT_MS);
+      if ((finished || stopped) && idle) settleBy = Math.min(settleBy, Date.now() + IN_FLIGHT_MS);
       if (Date.now() > settleBy) break;
       if (agentGone && !stopped) throw new SierraError(agentGone);
       if (progress.state !== last) {

@@ -9,7 +9,7 @@ import { type Agent, startAgent } from "./agent.js";
 import { type Backend, startBackend } from "./backend/index.js";
 import { flowFiles } from "./flow-spec.js";
 import { followFlowRun } from "./follow.js";
-import { type BatchDirs, batchDirs, prefectEnv } from "./isolation.js";
+import { type BatchDirs, batchDirs, HEARTBEAT_SECONDS, prefectEnv } from "./isolation.js";
 import { checkOptions, prefect1OptionsSchema } from "./options.js";
 import { isA } from "./prefect-states.js";
 import { PYTHON_DIR, prefect1Python, probePrefect1 } from "./python.js";
@@ -30,7 +30,10 @@ interface BatchState {
   flowRuns: string[];
 }
 
-/** TERM, then KILL after the grace, to every run still listed as running; resolves once they are gone. */
+/**
+ * TERM, then KILL after the grace, to every run still listed as running; resolves once
+ * they are gone, and forgets them (their pids may be reused later).
+ */
 async function stopRuns(pidDir: string, graceMs: number): Promise<void> {
   let files: string[] = [];
   try {
@@ -38,10 +41,13 @@ async function stopRuns(pidDir: string, graceMs: number): Promise<void> {
   } catch {
     return;
   }
-  const pgids = files
-    .map((file) => Number(readFileSync(path.join(pidDir, file), "utf8")))
-    .filter((pgid) => pgid > 0);
-  await Promise.all(pgids.map((pgid) => stopProcessGroup(pgid, { graceMs })));
+  await Promise.all(
+    files.map(async (file) => {
+      const pgid = Number(readFileSync(path.join(pidDir, file), "utf8"));
+      if (pgid > 0) await stopProcessGroup(pgid, { graceMs });
+      rmSync(path.join(pidDir, file), { force: true });
+    }),
+  );
 }
 
 export default defineExecEnv({
@@ -152,6 +158,7 @@ export default defineExecEnv({
       stopRuns: () => stopRuns(state.dirs.pids, options.killGrace * 1000),
       ...(state.agent ? { agentExited: state.agent.exited } : {}),
       settleMs: options.killGrace * 1000 + 10_000,
+      staleMs: 4 * HEARTBEAT_SECONDS * 1000,
     });
   },
 });

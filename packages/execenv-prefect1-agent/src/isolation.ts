@@ -21,6 +21,9 @@ export function batchDirs(batchRoot: string, executionId: string): BatchDirs {
   };
 }
 
+/** How often a flow runner reports it is alive; a flow run silent for 4 times that is presumed dead. */
+export const HEARTBEAT_SECONDS = 10;
+
 /** Mirrors RESTORE_ENV in python/sierra_prefect1.py. */
 export const RESTORE_ENV = "SIERRA_PREFECT1_RESTORE_ENV";
 
@@ -46,6 +49,7 @@ export function prefectEnv(
     PREFECT__CLOUD__SEND_FLOW_RUN_LOGS: "true",
     // A heartbeat thread rather than a `prefect heartbeat` process, which outlives a killed runner.
     PREFECT__CLOUD__HEARTBEAT_MODE: "thread",
+    PREFECT__CLOUD__HEARTBEAT_INTERVAL: String(HEARTBEAT_SECONDS),
     // How soon a flow runner notices a cancel (default 15 s).
     PREFECT__CLOUD__CHECK_CANCELLATION_INTERVAL: "2",
     PREFECT__LOGGING__LEVEL: "INFO",

@@ -10,7 +10,7 @@ export const OPERATIONS = {
   cancelFlowRun: `mutation($input: cancel_flow_run_input!) { cancel_flow_run(input: $input) { state } }`,
   setFlowRunStates: `mutation($input: set_flow_run_states_input!) { set_flow_run_states(input: $input) { states { id status message } } }`,
   flowRunProgress: (flowRunId: string) =>
-    `query { flow_run_by_pk(id: ${JSON.stringify(flowRunId)}) { state state_message task_runs { state state_message state_timestamp task { slug } } } }`,
+    `query { flow_run_by_pk(id: ${JSON.stringify(flowRunId)}) { state state_message heartbeat task_runs { state state_message state_timestamp task { slug } } } }`,
 };
 
 export interface TaskRunProgress {
@@ -23,6 +23,8 @@ export interface TaskRunProgress {
 export interface FlowRunProgress {
   state: string | null;
   state_message: string | null;
+  /** When its flow runner last said it is alive. */
+  heartbeat: string | null;
   task_runs: TaskRunProgress[];
 }
 

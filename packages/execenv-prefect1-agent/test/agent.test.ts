@@ -1,9 +1,10 @@
 // The backend-facing part against the real Prefect 1.4.1 agent and flow runner (provisioned
 // by the project like in use): batches run through the core, against an embedded backend
 // the test owns, so that the states the backend saw can be read afterwards.
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   type BatchResult,
   coreOptionsSchema,
@@ -49,6 +50,23 @@ async function runBatch(
     log: quiet,
     handleSignals: false,
   });
+}
+
+/** Pids of live processes whose environment has `entry` (NAME=value) and whose command line has `command`. */
+function processesWith(entry: string, command: string): number[] {
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        return (
+          readFileSync(`/proc/${pid}/environ`, "latin1").split("\0").includes(entry) &&
+          readFileSync(`/proc/${pid}/cmdline`, "latin1").includes(command)
+        );
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 let backend: Backend;
@@ -136,5 +154,29 @@ describe("with the real Prefect 1.4.1 agent and flow runner", () => {
     } finally {
       await stopProcessGroup(agent.pid as number, { signal: "SIGINT", graceMs: 5000 });
     }
+  });
+
+  it("a flow-run process that dies is noticed by its missing heartbeats: its runs are stopped and recorded", async () => {
+    const root = makeBatch({
+      e: Array(3).fill('touch "$SIERRA_BATCH_ROOT/started-$SIERRA_RUN"; exec sleep 301'),
+    });
+    const batch = runBatch(root, { execJobsPerNode: 2 }, { prefect1Api: backend.url, killGrace: 0.5 });
+    const deadline = Date.now() + 120_000;
+    while (!(existsSync(path.join(root, "started-0")) && existsSync(path.join(root, "started-1")))) {
+      if (Date.now() > deadline) throw new Error("the runs did not start");
+      await sleep(100);
+    }
+    const flowRunId = backend.store.flowRuns[0]?.id as string;
+    const runner = processesWith(`PREFECT__CONTEXT__FLOW_RUN_ID=${flowRunId}`, "execute\0flow-run");
+    expect(runner).toHaveLength(1);
+    process.kill(runner[0] as number, "SIGKILL");
+    const result = await batch;
+    expect(result.exitCode).toBe(1);
+    expect(result.failed.map((record) => [record.run, record.error]).sort()).toEqual([
+      [0, "stopped; its end never reached the backend"],
+      [1, "stopped; its end never reached the backend"],
+    ]);
+    expect(result.notRun).toBe(1);
+    expect(processesWith(`SIERRA_BATCH_ROOT=${root}`, "sleep")).toEqual([]);
   });
 });
