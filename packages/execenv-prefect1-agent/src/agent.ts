@@ -71,8 +71,12 @@ export async function startAgent(
 
   const stop = async (graceMs: number) => {
     if (running) {
-      process.kill(pid, "SIGINT");
-      await Promise.race([exited, sleep(SIGINT_GRACE_MS)]);
+      try {
+        process.kill(pid, "SIGINT");
+        await Promise.race([exited, sleep(SIGINT_GRACE_MS)]);
+      } catch {
+        // it exited just now
+      }
     }
     // Its flow-run processes, and anything else left in its group.
     await stopProcessGroup(pid, { graceMs });
@@ -84,6 +88,7 @@ export async function startAgent(
     for (;;) {
       if (!running) throw new SierraError(`${await exited}: see the agent's output with --verbose`);
       const health = await fetch(`${base}/health`).catch(() => undefined);
+      await health?.body?.cancel();
       if (health?.ok) return;
       if (Date.now() > deadline) {
         throw new SierraError(`the Prefect 1 agent did not answer on ${base}/health within 120 s`);
