@@ -38,7 +38,7 @@ export async function startAgent(
   }: { env: Record<string, string>; cwd: string; log: Logger; showFlowLogs: boolean },
 ): Promise<Agent> {
   const port = await getPort({ host: "127.0.0.1" });
-  const child = spawnGroup(settings.python, agentArgs({ ...settings, port }), {
+  const { child } = await spawnGroup(settings.python, agentArgs({ ...settings, port }), {
     env,
     extendEnv: false,
     cwd,

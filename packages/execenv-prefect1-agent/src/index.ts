@@ -4,9 +4,8 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { defineExecEnv, type Run, SierraError, stopProcessGroup } from "@sierra-exec/core";
-import { execa } from "execa";
-import { type Agent, startAgent } from "./agent.js";
-import { type Backend, startBackend } from "./backend/index.js";
+import type { Agent } from "./agent.js";
+import type { Backend } from "./backend/index.js";
 import { flowFiles } from "./flow-spec.js";
 import { followFlowRun } from "./follow.js";
 import { type BatchDirs, batchDirs, HEARTBEAT_SECONDS, prefectEnv } from "./isolation.js";
@@ -64,7 +63,11 @@ export default defineExecEnv({
     const dirs = batchDirs(batch.root, executionId);
     for (const dir of [dirs.home, dirs.tmp, dirs.flows, dirs.pids]) mkdirSync(dir, { recursive: true });
     onCleanup(() => rmSync(dirs.root, { recursive: true, force: true }));
-    const backend = options.prefect1Api ? undefined : await startBackend();
+    // The backend (graphql), the agent and execa load only when a batch runs on this execenv:
+    // every CLI start imports the built-in execenvs.
+    const backend = options.prefect1Api
+      ? undefined
+      : await (await import("./backend/index.js")).startBackend();
     if (backend) onCleanup(() => backend.close());
     const api = new Server1Api(options.prefect1Api ?? (backend as Backend).url);
     const env = prefectEnv(process.env, dirs, api.url);
@@ -83,6 +86,7 @@ export default defineExecEnv({
     // Runs whose flow-run process died without stopping them.
     onCleanup(() => stopRuns(dirs.pids, options.killGrace * 1000));
     if (!options.agentRunning) {
+      const { startAgent } = await import("./agent.js");
       const agent = await startAgent(
         { python, labels, showFlowLogs: options.showFlowLogs, importPaths: options.importPaths },
         { env, cwd: dirs.root, log, showFlowLogs: options.showFlowLogs },
@@ -116,6 +120,7 @@ export default defineExecEnv({
     writeFileSync(files.specFile, JSON.stringify(files.spec, null, 2));
     writeFileSync(files.script, files.scriptText);
 
+    const { execa } = await import("execa");
     const registration = await execa(
       state.python,
       [path.join(PYTHON_DIR, "register.py"), files.script, PROJECT],

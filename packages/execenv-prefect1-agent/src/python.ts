@@ -2,7 +2,6 @@
 // 1.4.1 provisioned once into a managed venv with the pins that make it work on Python 3.11+.
 import { readFileSync } from "node:fs";
 import { ensurePythonEnv, type Logger, SierraError } from "@sierra-exec/core";
-import { execa } from "execa";
 
 export const PYTHON_DIR = new URL("../python/", import.meta.url).pathname;
 const script = (name: string) => `${PYTHON_DIR}${name}`;
@@ -34,6 +33,7 @@ export async function prefect1Python(
 
 /** Throws a one-line SierraError unless `python` runs a working Prefect 1. */
 export async function probePrefect1(python: string, provisioned: boolean): Promise<string> {
+  const { execa } = await import("execa");
   const probe = await execa(python, [script("probe.py")], { reject: false, all: true });
   const said = (probe.all ?? "").trim().split("\n").at(-1) ?? "";
   if (probe.exitCode === 0) return said;

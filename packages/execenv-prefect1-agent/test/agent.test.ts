@@ -138,7 +138,7 @@ describe("with the real Prefect 1.4.1 agent and flow runner", () => {
     const dirs = batchDirs(root, "own-agent");
     mkdirSync(dirs.home, { recursive: true });
     mkdirSync(dirs.tmp, { recursive: true });
-    const agent = spawnGroup(
+    const { child: agent } = await spawnGroup(
       python,
       ["-m", "prefect", "agent", "local", "start", "--no-hostname-label", "--label", "lab-agent"],
       { env: prefectEnv(process.env, dirs, backend.url), extendEnv: false, stdio: "ignore" },
