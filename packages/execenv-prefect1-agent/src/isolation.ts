@@ -41,6 +41,8 @@ export function prefectEnv(
     HOME: dirs.home,
     TMPDIR: dirs.tmp,
     PYTHONUNBUFFERED: "1",
+    // No __pycache__ in the package's python/ directory (it may be read-only, or in git).
+    PYTHONDONTWRITEBYTECODE: "1",
     PREFECT__HOME_DIR: path.join(dirs.home, ".prefect"),
     PREFECT__USER_CONFIG_PATH: path.join(dirs.home, ".prefect", "config.toml"),
     PREFECT__BACKEND: "server",

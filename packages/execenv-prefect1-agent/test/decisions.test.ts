@@ -87,6 +87,7 @@ describe("isolation", () => {
       HOME: "/home/u",
       TMPDIR: null,
       PYTHONUNBUFFERED: null,
+      PYTHONDONTWRITEBYTECODE: null,
     });
   });
 
