@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { ExecEnvRegistry } from "@sierra-exec/core";
 import local from "@sierra-exec/execenv-local";
 import prefectLocal from "@sierra-exec/execenv-prefect-local";
+import prefect1 from "@sierra-exec/execenv-prefect1-agent";
 
 const require = createRequire(import.meta.url);
 const versionOf = (packageName: string): string => require(`${packageName}/package.json`).version;
@@ -12,6 +13,7 @@ export function builtinRegistry(): ExecEnvRegistry {
   for (const [execenv, packageName] of [
     [local, "@sierra-exec/execenv-local"],
     [prefectLocal, "@sierra-exec/execenv-prefect-local"],
+    [prefect1, "@sierra-exec/execenv-prefect1-agent"],
   ] as const) {
     registry.register({ execenv, packageName, version: versionOf(packageName) });
   }

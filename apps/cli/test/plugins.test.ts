@@ -62,7 +62,7 @@ describe("loading a third-party execenv", () => {
     await expectRefused(
       ["--execenv", "slurm"],
       makeProject(),
-      /unknown execenv "slurm": not a built-in \(local, hpc\.local\), and no package @sierra-exec\/execenv-slurm or sierra-execenv-slurm is installed in .*: install one \(npm i -D sierra-execenv-slurm\)/,
+      /unknown execenv "slurm": not a built-in \(local, hpc\.local, prefect\.localserver, prefectserver\.local, prefect1\.localagent\), and no package @sierra-exec\/execenv-slurm or sierra-execenv-slurm is installed in .*: install one \(npm i -D sierra-execenv-slurm\)/,
     );
     await expectRefused(
       ["--execenv", "./missing.mjs"],

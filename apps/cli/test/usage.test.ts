@@ -50,7 +50,7 @@ const cases: Array<[string, string[], RegExp]> = [
   [
     "an unknown execenv",
     ["--batch-root", batch, "--execenv", "slurm"],
-    /unknown execenv "slurm": not a built-in \(local, hpc\.local, prefect\.localserver, [^)]*\)/,
+    /unknown execenv "slurm": not a built-in \(local, hpc\.local, prefect\.localserver, prefectserver\.local, prefect1\.localagent\)/,
   ],
   ["an unknown option", ["--batch-root", batch, "--exec-fast"], /unknown option '--exec-fast'/],
   ["a stray argument", ["--batch-root", batch, "extra"], /too many arguments/],
