@@ -154,6 +154,20 @@ describe("prefect1.localagent", { timeout: 180_000 }, () => {
     },
   );
 
+  it("a CLI killed with SIGKILL leaves nothing behind: the watchdog stops the agent and the runs", async () => {
+    const root = makeBatch({ a: ["sleep 300", "sleep 300"] });
+    const marker = newMarker();
+    const cli = prefect1(["--batch-root", root, "--exec-jobs-per-node", "2"], { marker });
+    await waitFor(
+      () => commandsWith(marker).filter((command) => command === "sleep 300").length === 2,
+      "the runs",
+      150_000,
+    );
+    cli.kill("SIGKILL");
+    await cli;
+    await waitFor(() => processesWith(marker).length === 0, "the batch's processes to be gone", 60_000);
+  });
+
   it("a Python without Prefect 1, or with a broken one, is an environment error: status 2, one line", async () => {
     const root = makeBatch({ e: ["true"] });
     const missing = await prefect1([`--batch-root=${root}`, "--prefect1-python=python3"]);

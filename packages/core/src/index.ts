@@ -59,3 +59,4 @@ export {
   recordSucceeded,
   runsJsonlPath,
 } from "./run-records.js";
+export { Watchdog } from "./watchdog.js";

@@ -3,7 +3,7 @@
 // runs execute as tasks of a flow (python/flow.py), exactly --exec-jobs-per-node at once.
 import { once } from "node:events";
 import path from "node:path";
-import { defineExecEnv, markedProcesses, stopMarkedProcesses } from "@sierra-exec/core";
+import { defineExecEnv, markedProcesses, stopMarkedProcesses, Watchdog } from "@sierra-exec/core";
 import { z } from "zod";
 import { connect, type PrefectClient } from "./api.js";
 import { executeFlowRun } from "./flow-runs.js";
@@ -11,7 +11,6 @@ import { MARKER } from "./prefect-env.js";
 import { findPrefect, type PrefectInstall, templateDatabase } from "./prefect-install.js";
 import { type PrefectProcess, PrefectServer } from "./server.js";
 import { setUpDeployment } from "./setup-api.js";
-import { Watchdog } from "./watchdog.js";
 import { startWorker } from "./worker.js";
 
 export { findPrefect, PREFECT_SPEC, PREFECT_VERSION, templateDatabase } from "./prefect-install.js";

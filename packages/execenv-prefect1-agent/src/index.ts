@@ -3,7 +3,7 @@
 // Server 1 the user runs). Progress and records follow the backend's task-run states.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { defineExecEnv, type Run, SierraError, stopProcessGroup } from "@sierra-exec/core";
+import { defineExecEnv, type Run, SierraError, stopProcessGroup, Watchdog } from "@sierra-exec/core";
 import type { Agent } from "./agent.js";
 import type { Backend } from "./backend/index.js";
 import { flowFiles } from "./flow-spec.js";
@@ -60,6 +60,10 @@ export default defineExecEnv({
   },
   async setupBatch({ options, batch, executionId, log, signal, onCleanup }): Promise<BatchState> {
     const python = await prefect1Python(options, { log, signal });
+    // If the CLI dies without cleaning up (kill -9), the watchdog stops the agent's group
+    // and whatever carries the batch's marker. Registered first, it is dismissed last.
+    const watchdog = await Watchdog.start(python, executionId, options.killGrace + 3);
+    onCleanup(() => watchdog.dismiss());
     const dirs = batchDirs(batch.root, executionId);
     for (const dir of [dirs.home, dirs.tmp, dirs.flows, dirs.pids]) mkdirSync(dir, { recursive: true });
     onCleanup(() => rmSync(dirs.root, { recursive: true, force: true }));
@@ -70,7 +74,7 @@ export default defineExecEnv({
       : await (await import("./backend/index.js")).startBackend();
     if (backend) onCleanup(() => backend.close());
     const api = new Server1Api(options.prefect1Api ?? (backend as Backend).url);
-    const env = prefectEnv(process.env, dirs, api.url);
+    const env = { ...prefectEnv(process.env, dirs, api.url), SIERRA_EXEC_ID: executionId };
     // A label unique to the batch keeps other agents (and other batches' agents) off its runs.
     const labels = options.agentRunning ? options.labels : [`sierra-${executionId}`, ...options.labels];
     const state: BatchState = { python, dirs, env, api, labels, backend, agent: undefined, flowRuns: [] };
@@ -92,6 +96,7 @@ export default defineExecEnv({
         { env, cwd: dirs.root, log, showFlowLogs: options.showFlowLogs },
       );
       state.agent = agent;
+      watchdog.watch(agent.pid);
       onCleanup(() => agent.stop(options.killGrace * 1000));
     }
     return state;

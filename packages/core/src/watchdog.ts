@@ -1,6 +1,7 @@
-// Drives python/watchdog.py: a small process that stops the batch's server and worker (and
-// whatever carries the batch's marker) if the CLI dies without its own clean-up (kill -9).
-import { spawnGroup } from "@sierra-exec/core";
+// Drives python/watchdog.py: a small process that stops what an execenv started in process
+// groups of its own (servers, workers, agents), and whatever carries the batch's marker
+// (SIERRA_EXEC_ID), if the CLI dies without its own clean-up (kill -9, out of memory).
+import { spawnGroup } from "./process-group.js";
 
 export const WATCHDOG = new URL("../python/watchdog.py", import.meta.url).pathname;
 
@@ -9,6 +10,7 @@ export class Watchdog {
     child.stdin?.on("error", () => {});
   }
 
+  /** `python` is any Python 3; `executionId` the marker its processes carry in SIERRA_EXEC_ID. */
   static async start(python: string, executionId: string, graceSeconds: number): Promise<Watchdog> {
     const { child } = await spawnGroup(python, [WATCHDOG, executionId, String(graceSeconds)], {
       stdin: "pipe",

@@ -1,5 +1,5 @@
-"""Watchdog of a prefect.localserver batch: if the sierra CLI dies without cleaning up
-(kill -9, OOM), stops what the batch started, which lives in process groups of its own.
+"""Watchdog of a batch: if the sierra CLI dies without cleaning up (kill -9, OOM), stops
+what the batch started in process groups of its own (servers, workers, agents, runs).
 
 Reads lines on stdin: "group PGID" (a process group to stop, the last named stopped first)
 and "dismiss" (the CLI cleaned up itself: exit). At EOF, the CLI is gone: TERM each group,
