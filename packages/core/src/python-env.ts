@@ -96,7 +96,6 @@ export async function ensurePythonEnv(
     async () => {
       if (existsSync(path.join(dir, COMPLETE))) return result;
       rmSync(dir, { recursive: true, force: true });
-      log.info(`provisioning ${spec.requirements.join(" ")} into ${dir} (once)`);
       const { execa } = await import("execa");
       const step = async (what: string, file: string, args: string[]) => {
         const child = execa(file, args, {
@@ -116,6 +115,8 @@ export async function ensurePythonEnv(
         }
       };
       await step("creating the virtual environment", python, ["-m", "venv", dir]);
+      // Announced once the interpreter has proven usable: a bad one is a single error line.
+      log.info(`provisioning ${spec.requirements.join(" ")} into ${dir} (once)`);
       const args = ["-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"];
       if (spec.constraints) {
         const file = path.join(dir, "constraints.txt");

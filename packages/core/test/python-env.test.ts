@@ -27,8 +27,10 @@ describe("managed Python environments", () => {
   it("fails with one clear line when the interpreter does not work", async () => {
     const env = { SIERRA_CACHE_DIR: mkdtempSync(path.join(tmpdir(), "cache-")) };
     const spec = { name: "broken", requirements: ["six"], python: "/nonexistent/python3" };
-    await expect(ensurePythonEnv(spec, { log, env })).rejects.toThrow(
-      /could not provision broken into .*: creating the virtual environment failed/,
-    );
+    const said: string[] = [];
+    await expect(
+      ensurePythonEnv(spec, { log: { ...log, info: (line) => said.push(line) }, env }),
+    ).rejects.toThrow(/could not provision broken into .*: creating the virtual environment failed/);
+    expect(said).toEqual([]);
   });
 });
