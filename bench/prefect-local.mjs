@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import path from "node:path";
 import { ensurePythonEnv, stopMarkedProcesses, stopProcessGroup } from "../packages/core/dist/index.js";
 import { PREFECT_SPEC, PREFECT_VERSION } from "../packages/execenv-prefect-local/dist/index.js";
+import { maxOverlap, readInterval } from "../packages/execenv-testkit/dist/index.js";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const work = path.join(here, ".work", "prefect");
@@ -43,23 +44,7 @@ function run(file, args, options = {}) {
 }
 
 /** Largest number of runs at once, from the start/end nanoseconds each run printed. */
-function overlap(files) {
-  const events = files.flatMap((file) => {
-    const [start, end] = readFileSync(file, "utf8").trim().split("\n").map(Number);
-    return [
-      [start, 1],
-      [end, -1],
-    ];
-  });
-  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let current = 0;
-  let max = 0;
-  for (const [, delta] of events) {
-    current += delta;
-    max = Math.max(max, current);
-  }
-  return max;
-}
+const overlap = (files) => maxOverlap(files.map((file) => readInterval(file)));
 
 /** A port free on the loopback now: SIERRA's fixed 4200 would collide with other batches. */
 const freePort = () =>

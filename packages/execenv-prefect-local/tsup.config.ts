@@ -1,9 +1,4 @@
 import { defineConfig } from "tsup";
+import { base } from "../../tsup.base.js";
 
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ["esm"],
-  dts: true,
-  clean: true,
-  target: "node20",
-});
+export default defineConfig(base);

@@ -47,7 +47,7 @@ export {
   toFlag,
 } from "./option-flags.js";
 export { type BatchPlan, planBatch } from "./plan.js";
-export { groupAlive, spawnGroup, stopProcessGroup } from "./process-group.js";
+export { groupAlive, killGraceOption, spawnGroup, stopProcessGroup } from "./process-group.js";
 export { cacheDir, ensurePythonEnv, type PythonEnv, type PythonEnvSpec } from "./python-env.js";
 export { ExecEnvRegistry, type RegisteredExecEnv } from "./registry.js";
 export { type Run, runOutputDir } from "./run.js";

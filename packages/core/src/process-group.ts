@@ -2,6 +2,7 @@
 // groups, and stopping a whole group: TERM (or the signal a program needs), KILL after a grace.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Options } from "execa";
+import { z } from "zod";
 
 /**
  * Starts `file` as the leader of a new process group; execa's result never rejects.
@@ -52,3 +53,14 @@ export async function stopProcessGroup(
   }
   await waitGone(pgid, 1000);
 }
+
+/**
+ * The `--kill-grace` option of execenvs that stop runs' process groups: one declaration,
+ * so that it reads, parses and defaults the same everywhere.
+ */
+export const killGraceOption = z
+  .number()
+  .min(0, "must be 0 or more seconds")
+  .default(2)
+  .meta({ valueName: "SECONDS" })
+  .describe("When runs are stopped: seconds between TERM and KILL of their process groups");

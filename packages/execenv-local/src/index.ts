@@ -1,7 +1,7 @@
 // The `local` execenv: our answer to GNU parallel. Runs execute on this machine, exactly
 // `--exec-jobs-per-node` at a time, each `bash -c` in its own process group, started by a
 // small Python launcher (see python/launcher.py for why).
-import { defineExecEnv } from "@sierra-exec/core";
+import { defineExecEnv, killGraceOption } from "@sierra-exec/core";
 import { z } from "zod";
 import { Launcher } from "./launcher.js";
 
@@ -11,12 +11,7 @@ export const localOptionsSchema = z.object({
     .default("python3")
     .meta({ env: "SIERRA_PYTHON", valueName: "PATH" })
     .describe("Python 3.9+ that hosts the run launcher"),
-  killGrace: z
-    .number()
-    .min(0, "must be 0 or more seconds")
-    .default(2)
-    .meta({ valueName: "SECONDS" })
-    .describe("When runs are stopped: seconds between TERM and KILL of their process groups"),
+  killGrace: killGraceOption,
 });
 
 export default defineExecEnv({

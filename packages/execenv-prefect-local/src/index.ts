@@ -3,7 +3,13 @@
 // runs execute as tasks of a flow (python/flow.py), exactly --exec-jobs-per-node at once.
 import { once } from "node:events";
 import path from "node:path";
-import { defineExecEnv, markedProcesses, stopMarkedProcesses, Watchdog } from "@sierra-exec/core";
+import {
+  defineExecEnv,
+  killGraceOption,
+  markedProcesses,
+  stopMarkedProcesses,
+  Watchdog,
+} from "@sierra-exec/core";
 import { z } from "zod";
 import { connect, type PrefectClient } from "./api.js";
 import { executeFlowRun } from "./flow-runs.js";
@@ -40,12 +46,7 @@ export const prefectLocalOptionsSchema = z.object({
     .boolean()
     .default(false)
     .describe("After the batch, keep the Prefect server and its UI up until Ctrl-C (exit status 130 then)"),
-  killGrace: z
-    .number()
-    .min(0, "must be 0 or more seconds")
-    .default(2)
-    .meta({ valueName: "SECONDS" })
-    .describe("When runs are stopped: seconds between TERM and KILL of their process groups"),
+  killGrace: killGraceOption,
   startTimeout: z
     .number()
     .positive("must be more than 0 seconds")

@@ -1,6 +1,6 @@
 // The options of the prefect1.localagent execenv, named as Prefect 1's local agent names
 // them where there is a counterpart (`prefect agent local start -l/-e/-p/-f`).
-import { SierraError } from "@sierra-exec/core";
+import { killGraceOption, SierraError } from "@sierra-exec/core";
 import { z } from "zod";
 
 const list = (separator: string) => (value: string) =>
@@ -66,12 +66,7 @@ export const prefect1OptionsSchema = z.object({
     .boolean()
     .default(false)
     .describe("Do not poke the agent after creating a flow run: it finds it on its next poll (up to 10 s)"),
-  killGrace: z
-    .number()
-    .min(0, "must be 0 or more seconds")
-    .default(2)
-    .meta({ valueName: "SECONDS" })
-    .describe("When runs are stopped: seconds between TERM and KILL of their process groups"),
+  killGrace: killGraceOption,
 });
 
 export type Prefect1Options = z.output<typeof prefect1OptionsSchema>;

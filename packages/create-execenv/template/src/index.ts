@@ -7,6 +7,7 @@ import path from "node:path";
 import {
   defineExecEnv,
   type ExecuteContext,
+  killGraceOption,
   type Run,
   spawnGroup,
   stopProcessGroup,
@@ -15,12 +16,7 @@ import {
 
 /** This execenv's own options: each becomes a `--kebab-case` flag of `sierra`. */
 export const optionsSchema = z.object({
-  killGrace: z
-    .number()
-    .min(0, "must be 0 or more seconds")
-    .default(2)
-    .meta({ valueName: "SECONDS" })
-    .describe("When runs are stopped: seconds between TERM and KILL of their process groups"),
+  killGrace: killGraceOption,
 });
 
 type Context = ExecuteContext<z.output<typeof optionsSchema>, undefined>;
