@@ -3,8 +3,8 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import type { RunRecord } from "@sierra-exec/core";
-import { commandLine, processesWithEnv } from "@sierra-exec/execenv-testkit";
+import { markedProcesses, type RunRecord } from "@sierra-exec/core";
+import { commandLine } from "@sierra-exec/execenv-testkit";
 import { execa } from "execa";
 
 export { makeBatch, maxOverlap, readInterval as intervalOf, waitFor } from "@sierra-exec/execenv-testkit";
@@ -15,7 +15,7 @@ export const SIERRA = path.resolve(import.meta.dirname, "../dist/bin.js");
 export const commandsWith = (marker: string): string[] => processesWith(marker).map(commandLine);
 
 /** Pids of live processes whose environment carries `marker`. */
-export const processesWith = (marker: string): number[] => processesWithEnv("SIERRA_TEST_MARKER", marker);
+export const processesWith = (marker: string): number[] => markedProcesses("SIERRA_TEST_MARKER", marker);
 
 /** A value to put in a CLI's environment; every process it starts inherits it. */
 export const newMarker = () => `sierra-test-${randomUUID()}`;

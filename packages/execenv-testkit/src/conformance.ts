@@ -11,13 +11,14 @@ import {
   type ExecEnv,
   executeBatch,
   joblogPath,
+  markedProcesses,
   parseOptions,
   planBatch,
 } from "@sierra-exec/core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { makeBatch } from "./batch-fixture.js";
 import { maxOverlap, readInterval, timedSleep } from "./overlap.js";
-import { commandLine, processesWithEnv, waitFor } from "./processes.js";
+import { commandLine, waitFor } from "./processes.js";
 import { readRecords } from "./records.js";
 
 export interface ConformanceOptions {
@@ -68,8 +69,7 @@ export function describeExecEnvConformance(execenv: ExecEnv, settings: Conforman
   const { capabilities } = execenv;
   const local = !capabilities.remote;
   const marker = `sierra-testkit-${randomUUID()}`;
-  const leftovers = () =>
-    processesWithEnv(MARKER_VARIABLE, marker).map((pid) => `${pid} ${commandLine(pid)}`);
+  const leftovers = () => markedProcesses(MARKER_VARIABLE, marker).map((pid) => `${pid} ${commandLine(pid)}`);
 
   /** Runs the batch at `root` as the CLI would, without touching this process's signals. */
   async function run(root: string, core: Partial<CoreOptions> = {}, signal?: AbortSignal) {
@@ -112,7 +112,7 @@ export function describeExecEnvConformance(execenv: ExecEnv, settings: Conforman
     // A check that failed may leave the execenv's processes behind: never let them outlive
     // it (the checks themselves already failed on them).
     afterEach(() => {
-      for (const pid of processesWithEnv(MARKER_VARIABLE, marker)) {
+      for (const pid of markedProcesses(MARKER_VARIABLE, marker)) {
         try {
           process.kill(pid, "SIGKILL");
         } catch {
@@ -294,7 +294,7 @@ export function describeExecEnvConformance(execenv: ExecEnv, settings: Conforman
           if (local) {
             // Each run and its grandchild: four sleeps.
             const sleeping = () =>
-              processesWithEnv(MARKER_VARIABLE, marker).filter((pid) => commandLine(pid) === "sleep 300")
+              markedProcesses(MARKER_VARIABLE, marker).filter((pid) => commandLine(pid) === "sleep 300")
                 .length;
             await waitFor(() => sleeping() === 4, "the runs' children and grandchildren to start", budget);
           }

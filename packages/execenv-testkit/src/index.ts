@@ -3,5 +3,5 @@
 export { makeBatch } from "./batch-fixture.js";
 export { type ConformanceOptions, describeExecEnvConformance, MARKER_VARIABLE } from "./conformance.js";
 export { maxOverlap, readInterval, timedSleep } from "./overlap.js";
-export { commandLine, processesWithEnv, waitFor } from "./processes.js";
+export { commandLine, waitFor } from "./processes.js";
 export { type ContractRecord, contractRecordSchema, readRecords } from "./records.js";

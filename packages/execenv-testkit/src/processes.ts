@@ -1,24 +1,7 @@
-// Finds live processes by a variable in their environment: whatever an execenv starts
-// (runs, their children, servers, workers) inherits the caller's environment, so a marker
-// set there finds all of it in /proc, however the processes were started.
-import { readdirSync, readFileSync } from "node:fs";
+// Looking at live processes from a test: their command lines, and waiting for a state.
+// (Finding them by a marker in their environment is core's markedProcesses.)
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-
-/** Pids of live processes (not this one) whose environment has `name=value`. */
-export function processesWithEnv(name: string, value: string): number[] {
-  const needle = `${name}=${value}`;
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`, "latin1").split("\0").includes(needle))
-        pids.push(Number(entry));
-    } catch {
-      // gone already, or not ours to read
-    }
-  }
-  return pids;
-}
 
 /** The command line of a live process, its arguments joined by spaces ("" once it is gone). */
 export function commandLine(pid: number): string {

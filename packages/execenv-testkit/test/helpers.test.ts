@@ -2,10 +2,11 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { markedProcesses } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
 import { makeBatch } from "../src/batch-fixture.js";
 import { maxOverlap } from "../src/overlap.js";
-import { commandLine, processesWithEnv, waitFor } from "../src/processes.js";
+import { commandLine, waitFor } from "../src/processes.js";
 import { readRecords } from "../src/records.js";
 
 describe("maxOverlap", () => {
@@ -28,13 +29,13 @@ describe("maxOverlap", () => {
   });
 });
 
-describe("processesWithEnv", () => {
-  it("finds a process by a variable in its environment, with its command line", async () => {
+describe("commandLine", () => {
+  it("reads the command line of a process found by its marker", async () => {
     const value = `probe-${process.pid}-${Date.now()}`;
     const child = spawn("sleep", ["30"], { env: { ...process.env, TESTKIT_PROBE: value } });
     try {
       const [pid] = await waitFor(() => {
-        const found = processesWithEnv("TESTKIT_PROBE", value);
+        const found = markedProcesses("TESTKIT_PROBE", value);
         return found.length > 0 && found;
       }, "the probe to start");
       expect(pid).toBe(child.pid);
@@ -42,7 +43,7 @@ describe("processesWithEnv", () => {
     } finally {
       child.kill("SIGKILL");
     }
-    await waitFor(() => processesWithEnv("TESTKIT_PROBE", value).length === 0, "the probe to end");
+    await waitFor(() => markedProcesses("TESTKIT_PROBE", value).length === 0, "the probe to end");
   });
 });
 
