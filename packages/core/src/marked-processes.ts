@@ -3,7 +3,7 @@
 // (servers, workers, engines, runs in their own sessions). The environment scanned is the
 // one a process started with, which its children inherit.
 import { readdirSync, readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
+import { terminate } from "./process-group.js";
 
 /** Pids of live processes (not zombies, not this one) whose environment has `name=value`. */
 export function markedProcesses(name: string, value: string): number[] {
@@ -37,8 +37,10 @@ export async function stopMarkedProcesses(
   value: string,
   { graceMs = 2000 }: { graceMs?: number } = {},
 ): Promise<number[]> {
-  const found = markedProcesses(name, value);
-  const signalAll = (pids: number[], signal: NodeJS.Signals) => {
+  let found: number[] | undefined;
+  const send = (signal: NodeJS.Signals) => {
+    const pids = markedProcesses(name, value);
+    found ??= pids;
     for (const pid of pids) {
       try {
         process.kill(pid, signal);
@@ -46,11 +48,8 @@ export async function stopMarkedProcesses(
         // gone already
       }
     }
+    return pids.length > 0;
   };
-  signalAll(found, "SIGTERM");
-  const deadline = Date.now() + graceMs;
-  while (markedProcesses(name, value).length > 0 && Date.now() < deadline) await sleep(50);
-  signalAll(markedProcesses(name, value), "SIGKILL");
-  for (let i = 0; i < 20 && markedProcesses(name, value).length > 0; i++) await sleep(50);
-  return found;
+  await terminate(send, () => markedProcesses(name, value).length > 0, { graceMs, signal: "SIGTERM" });
+  return found ?? [];
 }

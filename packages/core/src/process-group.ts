@@ -23,13 +23,27 @@ export function groupAlive(pgid: number): boolean {
   }
 }
 
-async function waitGone(pgid: number, ms: number): Promise<boolean> {
+async function waitGone(alive: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (groupAlive(pgid)) {
+  while (alive()) {
     if (Date.now() >= deadline) return false;
     await sleep(20);
   }
   return true;
+}
+
+/**
+ * The one stop sequence: `signal` to the targets, SIGKILL to what is still alive after
+ * `graceMs`, then a last second of waiting. `send` returns false when there was nothing
+ * left to signal.
+ */
+export async function terminate(
+  send: (signal: NodeJS.Signals) => boolean,
+  alive: () => boolean,
+  { graceMs, signal }: { graceMs: number; signal: NodeJS.Signals },
+): Promise<void> {
+  if (!send(signal) || (await waitGone(alive, graceMs))) return;
+  if (send("SIGKILL")) await waitGone(alive, 1000);
 }
 
 /**
@@ -40,18 +54,15 @@ export async function stopProcessGroup(
   pgid: number,
   { graceMs = 3000, signal = "SIGTERM" }: { graceMs?: number; signal?: NodeJS.Signals } = {},
 ): Promise<void> {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    return;
-  }
-  if (await waitGone(pgid, graceMs)) return;
-  try {
-    process.kill(-pgid, "SIGKILL");
-  } catch {
-    return;
-  }
-  await waitGone(pgid, 1000);
+  const send = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pgid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await terminate(send, () => groupAlive(pgid), { graceMs, signal });
 }
 
 /**
