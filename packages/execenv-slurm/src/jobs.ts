@@ -126,6 +126,26 @@ export async function executeJobs(
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
     if (ctx.signal.aborted || !tracker.done) await cancel();
+    await settled(arrays.map((array) => array.id), ctx.options.killGrace, ctx.log);
+  }
+}
+
+/**
+ * Waits until no job of the batch is left in the queue, completing ones included (their
+ * processes may still be exiting on the nodes); warns after the grace and a minute more.
+ */
+async function settled(ids: string[], graceSeconds: number, log: { warn(message: string): void }) {
+  if (ids.length === 0) return;
+  const deadline = Date.now() + (graceSeconds + 60) * 1000;
+  for (;;) {
+    const active = await slurm("squeue", ["-h", `--jobs=${ids.join(",")}`, "-o", "%i %T"]);
+    const left = active.exitCode === 0 ? active.stdout.trim() : "";
+    if (left === "" && (active.exitCode === 0 || /Invalid job id/i.test(active.stderr))) return;
+    if (Date.now() > deadline) {
+      log.warn(`Slurm jobs of this batch are still in the queue: ${left.split("\n").join(", ")}`);
+      return;
+    }
+    await sleep(250);
   }
 }
 
