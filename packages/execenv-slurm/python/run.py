@@ -35,10 +35,10 @@ def now_ms():
 
 def write_whole(path, message):
     temporary = "%s.%s.tmp" % (path, os.getpid())
+    # No fsync: the rename makes the file whole for readers on other hosts; a node that
+    # crashes takes its job with it, and Slurm's job state says so.
     with open(temporary, "w") as out:
         json.dump(message, out)
-        out.flush()
-        os.fsync(out.fileno())
     os.rename(temporary, path)
 
 
