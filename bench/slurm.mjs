@@ -58,16 +58,34 @@ function measured(out, count) {
     readFileSync(path.join(out, name), "utf8").trim().split("\n").map(Number),
   );
   if (intervals.length !== count) throw new Error(`${out}: ${intervals.length} of ${count} runs wrote times`);
-  const makespan = (Math.max(...intervals.map(([, end]) => end)) - Math.min(...intervals.map(([s]) => s))) / 1e9;
+  const makespan =
+    (Math.max(...intervals.map(([, end]) => end)) - Math.min(...intervals.map(([s]) => s))) / 1e9;
   return { makespan, overlap: maxOverlap(intervals.map(([s, e]) => [s / 1e6, e / 1e6])) };
 }
 
 const methods = {
   async "sierra slurm, outside an allocation (job arrays)"(b) {
-    return run(process.execPath, [sierra, "--execenv=slurm", "--batch-root", b.root, "--exec-jobs-per-node", String(PER_NODE)]);
+    return run(process.execPath, [
+      sierra,
+      "--execenv=slurm",
+      "--batch-root",
+      b.root,
+      "--exec-jobs-per-node",
+      String(PER_NODE),
+    ]);
   },
   async "sierra slurm, inside an allocation (steps)"(b) {
-    return run("salloc", [`--nodes=${NODES}`, "--exclusive", process.execPath, sierra, "--execenv=slurm", "--batch-root", b.root, "--exec-jobs-per-node", String(PER_NODE)]);
+    return run("salloc", [
+      `--nodes=${NODES}`,
+      "--exclusive",
+      process.execPath,
+      sierra,
+      "--execenv=slurm",
+      "--batch-root",
+      b.root,
+      "--exec-jobs-per-node",
+      String(PER_NODE),
+    ]);
   },
   async "plain sbatch --array=...%6 --wait"(b) {
     const script = path.join(b.root, "array.sh");
@@ -119,13 +137,17 @@ try {
   await cluster.stop();
 }
 
-console.log("\nratios (wall time, ours / theirs), and the per-run cost on 300 x true (wall x 6 slots / 300):");
+console.log(
+  "\nratios (wall time, ours / theirs), and the per-run cost on 300 x true (wall x 6 slots / 300):",
+);
 for (const label of ["60 x sleep 1", "300 x true"]) {
   const rows = results.filter((row) => row.label === label);
   const base = rows.find((row) => row.name.startsWith("plain sbatch"));
   for (const row of rows) {
     const perRun = label === "300 x true" ? `  per run ${((row.wall * SLOTS) / row.count).toFixed(3)} s` : "";
-    console.log(`${label.padEnd(13)} ${row.name.padEnd(72)} ${(row.wall / base.wall).toFixed(2)}x plain sbatch${perRun}`);
+    console.log(
+      `${label.padEnd(13)} ${row.name.padEnd(72)} ${(row.wall / base.wall).toFixed(2)}x plain sbatch${perRun}`,
+    );
   }
 }
 

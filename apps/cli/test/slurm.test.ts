@@ -4,6 +4,7 @@
 // clocks, failures, strict, resume, SIGINT, kill -9, and a bad environment.
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import type { RunRecord } from "@sierra-exec/core";
 import { startTestCluster, type TestCluster } from "@sierra-exec/execenv-slurm/test-cluster";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +14,6 @@ import {
   maxOverlap,
   newMarker,
   processesWith,
-  type readRecords as ReadRecords,
   readRecords,
   SIERRA,
   sierra,
@@ -57,7 +57,7 @@ async function settled(mode: "jobs" | "steps") {
 }
 
 /** Run intervals from their stdout (timedSleep), all and per host. */
-function spans(root: string, records: ReturnType<typeof ReadRecords>) {
+function spans(root: string, records: RunRecord[]) {
   const all = records.map((record) => ({
     host: record.host,
     interval: intervalOf(path.join(root, "scratch", record.exp, `run${record.run}`, "stdout")),
@@ -222,7 +222,11 @@ describe("slurm: a bad environment exits 2 with one line, before anything is sub
   };
 
   it("no Slurm client on PATH", async () => {
-    await expectRefused([], { PATH: "/nonexistent" }, /needs scontrol, which is not on PATH: put Slurm's client/);
+    await expectRefused(
+      [],
+      { PATH: "/nonexistent" },
+      /needs scontrol, which is not on PATH: put Slurm's client/,
+    );
   });
 
   it("an unreachable controller", async () => {
@@ -234,7 +238,11 @@ describe("slurm: a bad environment exits 2 with one line, before anything is sub
   }, 120_000);
 
   it("an unknown partition, and options sbatch refuses", async () => {
-    await expectRefused(["--partition", "gpu"], {}, /unknown Slurm partition "gpu": pass one of debug to --partition/);
+    await expectRefused(
+      ["--partition", "gpu"],
+      {},
+      /unknown Slurm partition "gpu": pass one of debug to --partition/,
+    );
     await expectRefused(
       ["--sbatch-args=--constraint=no-such-feature"],
       {},

@@ -35,8 +35,7 @@ const checked = new Map<string, ClusterFacts>();
 export default defineExecEnv({
   name: "slurm",
   aliases: ["hpc.slurm"],
-  description:
-    "Runs on a Slurm cluster: job steps inside an allocation, job arrays it submits outside one",
+  description: "Runs on a Slurm cluster: job steps inside an allocation, job arrays it submits outside one",
   options: slurmOptionsSchema,
   // Runs execute on the cluster's nodes, which share the batch root with this host.
   capabilities: { resume: true, strictStop: true, cancellation: true, perRunLogs: true, remote: true },
@@ -46,7 +45,9 @@ export default defineExecEnv({
     if (mode === "steps") {
       const ignored = JOB_ONLY_OPTIONS.filter((name) => options[name] !== undefined);
       if (ignored.length > 0) {
-        log.warn(`inside allocation ${process.env.SLURM_JOB_ID}, runs are its steps: ignoring ${ignored.join(", ")}`);
+        log.warn(
+          `inside allocation ${process.env.SLURM_JOB_ID}, runs are its steps: ignoring ${ignored.join(", ")}`,
+        );
       }
     }
     checked.set(executionId, await checkCluster(options, jobs, mode));

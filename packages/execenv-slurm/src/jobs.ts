@@ -42,7 +42,13 @@ export async function executeJobs(
   let cancelled: Promise<unknown> | undefined;
   const cancel = () => {
     files.stop();
-    cancelled ??= arrays.length > 0 ? slurm("scancel", arrays.map((array) => array.id)) : Promise.resolve();
+    cancelled ??=
+      arrays.length > 0
+        ? slurm(
+            "scancel",
+            arrays.map((array) => array.id),
+          )
+        : Promise.resolve();
     return cancelled;
   };
   const stopping = () => ctx.signal.aborted || files.stopped;
@@ -99,7 +105,9 @@ export async function executeJobs(
       // A transient failure (a busy controller) is asked again; jobs purged from the
       // controller's memory (MinJobAge) are over.
       if (queued.exitCode !== 0 && !/Invalid job id/i.test(queued.stderr)) continue;
-      const states = new Map(parseSqueue(queued.stdout).map((task) => [`${task.arrayJob}_${task.task}`, task]));
+      const states = new Map(
+        parseSqueue(queued.stdout).map((task) => [`${task.arrayJob}_${task.task}`, task]),
+      );
       tracker.poll();
       const now = Date.now();
       for (const array of arrays) {
@@ -126,7 +134,11 @@ export async function executeJobs(
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
     if (ctx.signal.aborted || !tracker.done) await cancel();
-    await settled(arrays.map((array) => array.id), ctx.options.killGrace, ctx.log);
+    await settled(
+      arrays.map((array) => array.id),
+      ctx.options.killGrace,
+      ctx.log,
+    );
   }
 }
 

@@ -2,13 +2,7 @@
 // submitted: client on PATH, controller reachable, job options accepted (sbatch --test-only).
 import { SierraError } from "@sierra-exec/core";
 import { execa } from "execa";
-import {
-  jobResourceArguments,
-  type Mode,
-  partitionNodes,
-  scontrolFields,
-  slurmError,
-} from "./decisions.js";
+import { jobResourceArguments, type Mode, partitionNodes, scontrolFields, slurmError } from "./decisions.js";
 import type { SlurmOptions } from "./options.js";
 
 /** Runs a Slurm command; never rejects (ENOENT and timeouts come back as failures). */
@@ -68,7 +62,11 @@ export async function checkCluster(options: SlurmOptions, jobs: number, mode: Mo
         : `the Slurm cluster has no default partition: pass one of ${names.join(", ")} to --partition`,
     );
   }
-  const test = await slurm("sbatch", ["--test-only", ...jobResourceArguments(options), "--wrap=true"], 30_000);
+  const test = await slurm(
+    "sbatch",
+    ["--test-only", ...jobResourceArguments(options), "--wrap=true"],
+    30_000,
+  );
   if (test.exitCode !== 0) {
     throw new SierraError(
       `Slurm refuses the runs' jobs (sbatch --test-only: ${slurmError(test.stderr)}): fix --partition, --account, --qos, --time, --mem-per-run, --cpus-per-run or --sbatch-args`,

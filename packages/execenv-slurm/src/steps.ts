@@ -102,7 +102,11 @@ export async function executeSteps(
         if (!tracker.isPending(step.run)) continue;
         const why = step.stderr.trim().split("\n").at(-1) || `srun exited with status ${step.child.exitCode}`;
         if (tracker.hasStarted(step.run)) {
-          tracker.end(step.run, { exitCode: null, signal: null, error: `its step ended without a record: ${why}` });
+          tracker.end(step.run, {
+            exitCode: null,
+            signal: null,
+            error: `its step ended without a record: ${why}`,
+          });
         } else if (stopping()) {
           tracker.drop(step.run);
         } else {

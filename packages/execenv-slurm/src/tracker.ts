@@ -45,7 +45,8 @@ export class RunTracker {
   /** The run's end, from its file or (when it has none) from what Slurm says. */
   end(run: Run, outcome: RunOutcome): void {
     if (!this.pending.delete(run.seq)) return;
-    if (!this.started.has(run.seq)) this.ctx.runStarted(run, outcome.startedAt ? { at: outcome.startedAt } : {});
+    if (!this.started.has(run.seq))
+      this.ctx.runStarted(run, outcome.startedAt ? { at: outcome.startedAt } : {});
     this.ctx.runEnded(run, outcome);
   }
 

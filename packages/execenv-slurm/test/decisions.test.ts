@@ -128,9 +128,7 @@ describe("job states to records", () => {
   });
 
   it("a job that ended before its run could start is a run that could not start", () => {
-    expect(
-      outcomeOfEndedJob({ ...job, state: "NODE_FAIL", reason: "NodeDown", started: false }),
-    ).toEqual({
+    expect(outcomeOfEndedJob({ ...job, state: "NODE_FAIL", reason: "NodeDown", started: false })).toEqual({
       exitCode: null,
       signal: null,
       error: "could not start: Slurm job 7_3 lost its node (NODE_FAIL) (NodeDown)",
@@ -156,10 +154,12 @@ describe("job states to records", () => {
 
 describe("parsing Slurm's output", () => {
   it("squeue lines of array tasks, pending ones expanded (-r), others skipped", () => {
-    expect(parseSqueue("12|0|RUNNING|None\n12|1|PENDING|JobArrayTaskLimit\n13|N/A|COMPLETED|None\n")).toEqual([
-      { arrayJob: "12", task: 0, state: "RUNNING", reason: "None" },
-      { arrayJob: "12", task: 1, state: "PENDING", reason: "JobArrayTaskLimit" },
-    ]);
+    expect(parseSqueue("12|0|RUNNING|None\n12|1|PENDING|JobArrayTaskLimit\n13|N/A|COMPLETED|None\n")).toEqual(
+      [
+        { arrayJob: "12", task: 0, state: "RUNNING", reason: "None" },
+        { arrayJob: "12", task: 1, state: "PENDING", reason: "JobArrayTaskLimit" },
+      ],
+    );
   });
 
   it("sbatch --parsable ids, with or without a cluster name", () => {
@@ -177,8 +177,10 @@ describe("parsing Slurm's output", () => {
   });
 
   it("the first error line, without the command's name", () => {
-    expect(slurmError("sbatch: error: invalid partition specified: nope\nsbatch: error: Batch job submission failed\n")).toBe(
-      "invalid partition specified: nope",
-    );
+    expect(
+      slurmError(
+        "sbatch: error: invalid partition specified: nope\nsbatch: error: Batch job submission failed\n",
+      ),
+    ).toBe("invalid partition specified: nope");
   });
 });
