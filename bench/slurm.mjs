@@ -63,29 +63,22 @@ function measured(out, count) {
   return { makespan, overlap: maxOverlap(intervals.map(([s, e]) => [s / 1e6, e / 1e6])) };
 }
 
+/** The command line a cluster user types, in either mode. */
+const ours = (b) => [
+  sierra,
+  "--execenv=slurm",
+  "--batch-root",
+  b.root,
+  "--exec-jobs-per-node",
+  String(PER_NODE),
+];
+
 const methods = {
   async "sierra slurm, outside an allocation (job arrays)"(b) {
-    return run(process.execPath, [
-      sierra,
-      "--execenv=slurm",
-      "--batch-root",
-      b.root,
-      "--exec-jobs-per-node",
-      String(PER_NODE),
-    ]);
+    return run(process.execPath, ours(b));
   },
   async "sierra slurm, inside an allocation (steps)"(b) {
-    return run("salloc", [
-      `--nodes=${NODES}`,
-      "--exclusive",
-      process.execPath,
-      sierra,
-      "--execenv=slurm",
-      "--batch-root",
-      b.root,
-      "--exec-jobs-per-node",
-      String(PER_NODE),
-    ]);
+    return run("salloc", [`--nodes=${NODES}`, "--exclusive", process.execPath, ...ours(b)]);
   },
   async "plain sbatch --array=...%6 --wait"(b) {
     const script = path.join(b.root, "array.sh");

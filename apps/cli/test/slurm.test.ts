@@ -161,17 +161,23 @@ describe.each([
 describe("slurm: stopping", () => {
   const STUBBORN = 'trap "" TERM; sleep 300 & sleep 300; wait';
 
+  /** A batch of runs that ignore TERM, 6 of them running (2 per node) when this resolves. */
+  async function stubbornBatch(mode: "jobs" | "steps", count: number) {
+    const root = makeBatch({ a: Array.from({ length: count }, () => STUBBORN) });
+    const marker = newMarker();
+    const inside = mode === "steps" ? await allocation() : undefined;
+    const cli = sierra([SLURM, "--batch-root", root, "--exec-jobs-per-node", "2", "--kill-grace", "0.5"], {
+      marker,
+      env: inside?.env ?? {},
+    });
+    await waitFor(() => stateFiles(root, ".start") >= 6, "six runs to start", 60_000);
+    return { root, marker, inside, cli };
+  }
+
   it.each(["jobs", "steps"] as const)(
     "SIGINT mid-batch (%s) ends with 130, no job or step in squeue, no run process",
     async (mode) => {
-      const root = makeBatch({ a: Array.from({ length: 10 }, () => STUBBORN) });
-      const marker = newMarker();
-      const inside = mode === "steps" ? await allocation() : undefined;
-      const cli = sierra([SLURM, "--batch-root", root, "--exec-jobs-per-node", "2", "--kill-grace", "0.5"], {
-        marker,
-        env: inside?.env ?? {},
-      });
-      await waitFor(() => stateFiles(root, ".start") >= 6, "six runs to start", 60_000);
+      const { root, marker, inside, cli } = await stubbornBatch(mode, 10);
       cli.kill("SIGINT");
       const result = await cli;
       expect(result.exitCode, result.stderr).toBe(130);
@@ -191,14 +197,7 @@ describe("slurm: stopping", () => {
   it.each(["jobs", "steps"] as const)(
     "kill -9 of the CLI (%s): its jobs or steps are cancelled and no run is left",
     async (mode) => {
-      const root = makeBatch({ a: Array.from({ length: 8 }, () => STUBBORN) });
-      const marker = newMarker();
-      const inside = mode === "steps" ? await allocation() : undefined;
-      const cli = sierra([SLURM, "--batch-root", root, "--exec-jobs-per-node", "2", "--kill-grace", "0.5"], {
-        marker,
-        env: inside?.env ?? {},
-      });
-      await waitFor(() => stateFiles(root, ".start") >= 6, "six runs to start", 60_000);
+      const { root, marker, inside, cli } = await stubbornBatch(mode, 8);
       cli.kill("SIGKILL");
       await cli;
       await waitFor(() => processesWith(marker).length === 0, "the runs to be stopped", 30_000);
