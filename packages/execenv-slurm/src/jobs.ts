@@ -75,6 +75,9 @@ export async function executeJobs(
           output: path.join(files.dir, "slurm-%A_%a.out"),
           script,
         }),
+        60_000,
+        // The runs carry the batch's marker, as with every execenv (jobs get --export=ALL).
+        { SIERRA_EXEC_ID: ctx.executionId },
       );
       if (submitted.exitCode !== 0) {
         throw new Error(`sbatch failed: ${slurmError(submitted.stderr)}`);

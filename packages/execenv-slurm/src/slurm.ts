@@ -5,9 +5,17 @@ import { execa } from "execa";
 import { jobResourceArguments, type Mode, partitionNodes, scontrolFields, slurmError } from "./decisions.js";
 import type { SlurmOptions } from "./options.js";
 
-/** Runs a Slurm command; never rejects (ENOENT and timeouts come back as failures). */
-export function slurm(command: string, args: readonly string[], timeoutMs = 60_000) {
-  return execa(command, args, { reject: false, timeout: timeoutMs, stdin: "ignore" });
+/**
+ * Runs a Slurm command with this process's environment plus `env`; never rejects (ENOENT
+ * and timeouts come back as failures).
+ */
+export function slurm(
+  command: string,
+  args: readonly string[],
+  timeoutMs = 60_000,
+  env: NodeJS.ProcessEnv = {},
+) {
+  return execa(command, args, { reject: false, timeout: timeoutMs, stdin: "ignore", env });
 }
 
 export interface ClusterFacts {

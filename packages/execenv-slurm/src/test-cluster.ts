@@ -113,6 +113,12 @@ export async function startTestCluster(settings: TestClusterSettings = {}): Prom
     const ids = await execa("squeue", ["-h", "-o", "%A"], { env, reject: false });
     const jobs = ids.stdout.split("\n").filter(Boolean);
     if (jobs.length > 0) await execa("scancel", jobs, { env, reject: false });
+    // The jobs' processes are the slurmstepds' children: let them end before the daemons do.
+    await waitUntil(
+      async () => (await execa("squeue", ["-h"], { env, reject: false })).stdout.trim() === "",
+      "an empty queue",
+      15_000,
+    ).catch(() => {});
     await stopMarkedProcesses(MARKER, dir, { graceMs: 5000 });
     const left = markedProcesses(MARKER, dir);
     rmSync(dir, { recursive: true, force: true });
