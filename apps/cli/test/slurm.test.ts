@@ -158,6 +158,36 @@ describe.each([
   }, 120_000);
 });
 
+describe("slurm from an sbatch script, as SIERRA users run hpc.slurm", () => {
+  it("the runs are steps of the script's job, spread over its 3 nodes", async () => {
+    const root = makeBatch({ a: Array.from({ length: 6 }, () => 'echo "$SLURM_JOB_ID"') });
+    const marker = newMarker();
+    const script = `${process.execPath} ${SIERRA} ${SLURM} --batch-root ${root} --exec-jobs-per-node 2; echo $? > ${root}/status`;
+    const submitted = await execa(
+      "sbatch",
+      ["--parsable", "--nodes=3", "--exclusive", `--output=${root}/job.out`, `--wrap=${script}`],
+      { env: { SIERRA_TEST_MARKER: marker } },
+    );
+    const job = submitted.stdout.trim();
+    await until(
+      async () => existsSync(path.join(root, "status")) && (await queued()).length === 0,
+      "the job",
+    );
+    expect(
+      readFileSync(path.join(root, "status"), "utf8").trim(),
+      readFileSync(`${root}/job.out`, "utf8"),
+    ).toBe("0");
+    const records = readRecords(root);
+    expect(new Set(records.map((record) => record.host))).toEqual(new Set(cluster.nodes));
+    for (const record of records) {
+      expect(readFileSync(path.join(root, "scratch/a", `run${record.run}`, "stdout"), "utf8").trim()).toBe(
+        job,
+      );
+    }
+    expect(processesWith(marker)).toEqual([]);
+  }, 120_000);
+});
+
 describe("slurm: stopping", () => {
   const STUBBORN = 'trap "" TERM; sleep 300 & sleep 300; wait';
 
