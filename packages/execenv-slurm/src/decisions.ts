@@ -71,6 +71,15 @@ export function srunArguments(options: SlurmOptions, node: string, stepName: str
   ];
 }
 
+/**
+ * The fewest CPUs the allocation has on one node, from SLURM_JOB_CPUS_PER_NODE
+ * (`4(x2),2`: two nodes with 4, one with 2); undefined when it is not set.
+ */
+export function fewestCpusPerNode(value: string | undefined): number | undefined {
+  const counts = (value ?? "").match(/\d+(?=\(x\d+\)|,|$)/g)?.map(Number) ?? [];
+  return counts.length > 0 ? Math.min(...counts) : undefined;
+}
+
 /** Splits `items` into parts of at most `size` (MaxArraySize - 1 tasks fit in one array). */
 export function parts<T>(items: readonly T[], size: number): T[][] {
   const result: T[][] = [];

@@ -4,7 +4,7 @@
 // --exec-jobs-per-node x the nodes at once. Each run is hosted by python/run.py on its node.
 import path from "node:path";
 import { defineExecEnv, SierraError, Watchdog } from "@sierra-exec/core";
-import { JOB_ONLY_OPTIONS, modeOf } from "./decisions.js";
+import { fewestCpusPerNode, JOB_ONLY_OPTIONS, modeOf } from "./decisions.js";
 import { executeJobs } from "./jobs.js";
 import { type SlurmOptions, slurmOptionsSchema } from "./options.js";
 import { RunFiles } from "./run-files.js";
@@ -47,6 +47,13 @@ export default defineExecEnv({
       if (ignored.length > 0) {
         log.warn(
           `inside allocation ${process.env.SLURM_JOB_ID}, runs are its steps: ignoring ${ignored.join(", ")}`,
+        );
+      }
+      // Steps wait for free CPUs: more runs per node than it has CPUs for would queue, not run.
+      const cpus = fewestCpusPerNode(process.env.SLURM_JOB_CPUS_PER_NODE);
+      if (cpus !== undefined && jobs * options.cpusPerRun > cpus) {
+        log.warn(
+          `allocation ${process.env.SLURM_JOB_ID} has ${cpus} CPUs on a node, fewer than --exec-jobs-per-node x --cpus-per-run (${jobs * options.cpusPerRun}): runs will wait for CPUs`,
         );
       }
     }

@@ -1,6 +1,7 @@
 // What the slurm execenv submits and how Slurm's job states become records: no cluster needed.
 import { describe, expect, it } from "vitest";
 import {
+  fewestCpusPerNode,
   modeOf,
   NodeSlots,
   outcomeOfEndedJob,
@@ -108,6 +109,12 @@ describe("steps", () => {
       "--job-name=sierra-b-a/run0",
       "--quiet",
     ]);
+  });
+
+  it("the fewest CPUs of a node of the allocation, from SLURM_JOB_CPUS_PER_NODE", () => {
+    expect(fewestCpusPerNode("4(x2),2")).toBe(2);
+    expect(fewestCpusPerNode("8")).toBe(8);
+    expect(fewestCpusPerNode(undefined)).toBeUndefined();
   });
 
   it("at most N per node, spread over all nodes first", () => {
