@@ -69,7 +69,7 @@ def main():
             commands.append(json.loads(value))
     for argv in reversed(commands):
         try:
-            subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            subprocess.run(argv, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, timeout=60)
         except (OSError, subprocess.SubprocessError):
             pass

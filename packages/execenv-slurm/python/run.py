@@ -34,7 +34,7 @@ def now_ms():
 
 
 def write_whole(path, message):
-    temporary = "%s.%s.tmp" % (path, os.getpid())
+    temporary = f"{path}.{os.getpid()}.tmp"
     # No fsync: the rename makes the file whole for readers on other hosts; a node that
     # crashes takes its job with it, and Slurm's job state says so.
     with open(temporary, "w") as out:
@@ -60,7 +60,7 @@ def spec_at(index):
         for number, line in enumerate(manifest):
             if number == index:
                 return json.loads(line)
-    raise SystemExit("run.py: no run %d in %s" % (index, MANIFEST))
+    raise SystemExit(f"run.py: no run {index} in {MANIFEST}")
 
 
 def open_output(path):
@@ -81,7 +81,7 @@ def main():
     started = now_ms()
     env = dict(os.environ)
     env.update(spec["env"])
-    write_whole(os.path.join(STATE, "%d.start" % seq), {
+    write_whole(os.path.join(STATE, f"{seq}.start"), {
         "host": HOST, "at": started, "job": os.environ.get("SLURM_JOB_ID"),
         "step": os.environ.get("SLURM_STEP_ID")})
     end = {"host": HOST, "startedAt": started, "code": None, "signal": None}
@@ -91,8 +91,7 @@ def main():
                                      stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                      start_new_session=True)
     except OSError as error:
-        end.update(at=now_ms(), error="could not start: %s: %s" % (
-            error.strerror or error, error.filename or "bash"))
+        end.update(at=now_ms(), error=f"could not start: {error.strerror or error}: {error.filename or 'bash'}")
         return finish(seq, end)
     kill_at = None
     watch = [0] if MODE == "steps" else []
@@ -117,11 +116,11 @@ def main():
 
 def signal_name(number):
     if signal.SIGRTMIN < number < signal.SIGRTMAX:
-        return "SIGRTMIN+%d" % (number - signal.SIGRTMIN)
+        return f"SIGRTMIN+{number - signal.SIGRTMIN}"
     try:
         return signal.Signals(number).name
     except ValueError:
-        return "SIG%d" % number
+        return f"SIG{number}"
 
 
 def signal_group(pgid, sig):
@@ -135,7 +134,7 @@ def finish(seq, end):
     failed = end["code"] != 0
     if failed and STRICT == "strict":
         open(STOP_FILE, "a").close()
-    write_whole(os.path.join(STATE, "%d.end" % seq), end)
+    write_whole(os.path.join(STATE, f"{seq}.end"), end)
     # The job's own state tells cluster tools (sacct, squeue) whether the run failed.
     return 0 if not failed else (end["code"] if end["code"] else 1)
 
