@@ -22,6 +22,7 @@ import { Command, CommanderError, Option } from "commander";
 import packageJson from "../package.json" with { type: "json" };
 import { builtinRegistry } from "./builtins.js";
 import { createReporter } from "./reporter.js";
+import { sierraPluginsCommand } from "./sierra-plugins.js";
 import { printSummary } from "./summary.js";
 
 export interface CliIo {
@@ -58,6 +59,10 @@ export async function main(
   try {
     if (argv[0] === "execenvs") return listExecEnvs(registry, io);
     if (argv[0] === "new") return newPackage(argv.slice(1), io);
+    if (argv[0] === "sierra-plugins") {
+      const cwd = io.cwd ?? process.cwd();
+      return await sierraPluginsCommand(argv.slice(1), (name) => loadExecEnv(name, { registry, from: lookupDirs(io), cwd }), io);
+    }
     return await runBatch(argv, registry, io, verbose);
   } catch (error) {
     if (isSierraError(error)) {
