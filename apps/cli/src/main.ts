@@ -22,7 +22,9 @@ import { Command, CommanderError, Option } from "commander";
 import packageJson from "../package.json" with { type: "json" };
 import { builtinRegistry } from "./builtins.js";
 import { createReporter } from "./reporter.js";
+import { isSierraPipeline, runSierraPipeline } from "./sierra-pipeline.js";
 import { sierraPluginsCommand } from "./sierra-plugins.js";
+import { sierraSpellings } from "./sierra-spellings.js";
 import { printSummary } from "./summary.js";
 
 export interface CliIo {
@@ -63,6 +65,7 @@ export async function main(
       const cwd = io.cwd ?? process.cwd();
       return await sierraPluginsCommand(argv.slice(1), (name) => loadExecEnv(name, { registry, from: lookupDirs(io), cwd }), io);
     }
+    if (isSierraPipeline(argv)) return await runSierraPipeline(argv, io, verbose);
     return await runBatch(argv, registry, io, verbose);
   } catch (error) {
     if (isSierraError(error)) {
@@ -212,9 +215,11 @@ async function runBatch(
   const wantsHelp = argv.includes("--help") || argv.includes("-h");
   const cwd = io.cwd ?? process.cwd();
   const entry = await loadExecEnv(execenvArgument(argv, io.env), { registry, from: lookupDirs(io), cwd });
+  const spelled = sierraSpellings(argv, entry.execenv.name, describeOptions(entry.execenv.options).map((o) => o.flag));
+  for (const note of spelled.notes) io.stderr.write(`sierra: note: ${note}\n`);
   const program = buildProgram(entry, io);
   try {
-    program.parse(argv, { from: "user" });
+    program.parse(spelled.argv, { from: "user" });
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
     if (error.exitCode === 0 || wantsHelp) return 0;
