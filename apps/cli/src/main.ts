@@ -46,6 +46,11 @@ Commands:
   sierra execenvs     list the available execenvs with their package and version
   sierra new execenv <name> [--dir <path>]
                       write a new execenv plugin package (builds and passes the testkit)
+  sierra sierra-plugins
+                      print the directory to add to SIERRA_PLUGIN_PATH, so that SIERRA's own
+                      sierra takes --execenv=<any of ours>
+  sierra <SIERRA's arguments> --pipeline 1 2 3 4 [--sierra-python PATH]
+                      run SIERRA's pipeline, stage 2 on our execenvs (see the README)
 
 Exit status: 0 all runs succeeded, 1 a run failed, 2 usage or environment error,
 130/143 interrupted by SIGINT/SIGTERM.`;

@@ -10,12 +10,14 @@ execenv's own) and shell command generators whose exec command hands the batch
 (per-batch) or the experiment (per-exp) to sierra-exec. SIERRA keeps running the
 engine's hooks around it.
 """
+import atexit
 import json
 import os
 import pathlib
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import types as pytypes
@@ -184,6 +186,32 @@ def _execenv_module(name: str) -> pytypes.ModuleType:
     return module
 
 
+def _exit_as_interrupted() -> None:
+    """On Ctrl-C SIERRA returns without waiting for its stage-2 command and exits 0: wait
+    for our stage 2 to stop its batch, then exit 130 as a shell would."""
+    previous = signal.getsignal(signal.SIGINT)
+    interrupted = []
+
+    def on_sigint(signum, frame):
+        interrupted.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        raise KeyboardInterrupt
+
+    def at_exit():
+        if not interrupted:
+            return
+        import psutil
+
+        psutil.wait_procs(psutil.Process().children(recursive=True), timeout=60)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    atexit.register(at_exit)
+
+
 def _register(name: str) -> None:
     described = _describe(name)
     if described is None:
@@ -203,6 +231,7 @@ def _register(name: str) -> None:
         sys.modules[top] = pytypes.ModuleType(top)
     sys.modules.setdefault(name, module)
     sys.modules[f"{name}.cmdline"] = _cmdline_module(name, described["options"])
+    _exit_as_interrupted()
 
 
 _name = _selected_execenv()
