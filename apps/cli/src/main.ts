@@ -68,7 +68,11 @@ export async function main(
     if (argv[0] === "new") return newPackage(argv.slice(1), io);
     if (argv[0] === "sierra-plugins") {
       const cwd = io.cwd ?? process.cwd();
-      return await sierraPluginsCommand(argv.slice(1), (name) => loadExecEnv(name, { registry, from: lookupDirs(io), cwd }), io);
+      return await sierraPluginsCommand(
+        argv.slice(1),
+        (name) => loadExecEnv(name, { registry, from: lookupDirs(io), cwd }),
+        io,
+      );
     }
     if (isSierraPipeline(argv)) return await runSierraPipeline(argv, io, verbose);
     return await runBatch(argv, registry, io, verbose);
@@ -220,7 +224,11 @@ async function runBatch(
   const wantsHelp = argv.includes("--help") || argv.includes("-h");
   const cwd = io.cwd ?? process.cwd();
   const entry = await loadExecEnv(execenvArgument(argv, io.env), { registry, from: lookupDirs(io), cwd });
-  const spelled = sierraSpellings(argv, entry.execenv.name, describeOptions(entry.execenv.options).map((o) => o.flag));
+  const spelled = sierraSpellings(
+    argv,
+    entry.execenv.name,
+    describeOptions(entry.execenv.options).map((o) => o.flag),
+  );
   for (const note of spelled.notes) io.stderr.write(`sierra: note: ${note}\n`);
   const program = buildProgram(entry, io);
   try {

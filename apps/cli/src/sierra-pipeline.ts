@@ -77,10 +77,12 @@ export async function runSierraPipeline(argv: string[], io: CliIo, verbose: bool
   for (const signal of signals) process.on(signal, onSignal);
   const statusDir = mkdtempSync(path.join(tmpdir(), "sierra-stage2-"));
   try {
-    const python = await findSierra(option, { log, signal: controller.signal, env: io.env }).catch((error) => {
-      if (stoppedBy) return undefined;
-      throw error;
-    });
+    const python = await findSierra(option, { log, signal: controller.signal, env: io.env }).catch(
+      (error) => {
+        if (stoppedBy) return undefined;
+        throw error;
+      },
+    );
     if (!python || stoppedBy) return 128 + (constants.signals[stoppedBy ?? "SIGINT"] ?? 2);
     const statusFile = path.join(statusDir, "status");
     const pluginPath = [io.env.SIERRA_PLUGIN_PATH, SIERRA_PLUGINS_DIR].filter(Boolean).join(path.delimiter);
@@ -109,7 +111,9 @@ export async function runSierraPipeline(argv: string[], io: CliIo, verbose: bool
     }
     if (stoppedBy) return 128 + (constants.signals[stoppedBy] ?? 2);
     if (result.exitCode !== 0) {
-      log.info(`error: SIERRA exited with status ${result.exitCode ?? result.signal} (its messages are above)`);
+      log.info(
+        `error: SIERRA exited with status ${result.exitCode ?? result.signal} (its messages are above)`,
+      );
       return 2;
     }
     return stage2Status(statusFile);

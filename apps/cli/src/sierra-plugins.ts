@@ -7,7 +7,10 @@ import { describeOptions, type RegisteredExecEnv, SierraError } from "@sierra-ex
 import type { CliIo } from "./main.js";
 
 /** `sierra-plugins/` at the root of this package (dist/ is beside it). */
-export const SIERRA_PLUGINS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../sierra-plugins");
+export const SIERRA_PLUGINS_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "../sierra-plugins",
+);
 
 /** The built CLI, for the SIERRA plugin to call back. */
 export const CLI_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "bin.js");

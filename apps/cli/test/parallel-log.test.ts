@@ -37,7 +37,10 @@ describe("SIERRA hpc.local's parallel.log", () => {
   it("our --exec-resume skips the runs SIERRA's last stage 2 recorded as succeeded", async () => {
     const root = makeBatch({ exp0: [], exp1: [] });
     for (const exp of ["exp0", "exp1"]) {
-      writeFileSync(path.join(root, "exp-inputs", exp, "commands.txt"), `${tallied(root, exp, 3, [1]).join("\n")}\n`);
+      writeFileSync(
+        path.join(root, "exp-inputs", exp, "commands.txt"),
+        `${tallied(root, exp, 3, [1]).join("\n")}\n`,
+      );
       expect((await hpcLocal(root, exp, false)).exitCode).toBe(1); // GNU parallel: number of failed jobs
     }
     writeFileSync(path.join(root, "tally"), "");
@@ -50,11 +53,19 @@ describe("SIERRA hpc.local's parallel.log", () => {
 
   it("SIERRA's --exec-resume (parallel --resume-failed) skips the runs we recorded as succeeded", async () => {
     const root = makeBatch({ exp0: [] });
-    writeFileSync(path.join(root, "exp-inputs/exp0/commands.txt"), `${tallied(root, "exp0", 4, [2]).join("\n")}\n`);
+    writeFileSync(
+      path.join(root, "exp-inputs/exp0/commands.txt"),
+      `${tallied(root, "exp0", 4, [2]).join("\n")}\n`,
+    );
     expect((await sierra(["--batch-root", root])).exitCode).toBe(1);
     const log = readFileSync(path.join(root, "scratch/exp0/parallel.log"), "utf8").trim().split("\n");
     expect(log[0]).toBe("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand");
-    expect(log.slice(1).map((line) => line.split("\t")[0]).sort()).toEqual(["1", "2", "3", "4"]);
+    expect(
+      log
+        .slice(1)
+        .map((line) => line.split("\t")[0])
+        .sort(),
+    ).toEqual(["1", "2", "3", "4"]);
     writeFileSync(path.join(root, "tally"), "");
     writeFileSync(path.join(root, "heal"), "");
     expect((await hpcLocal(root, "exp0", true)).exitCode).toBe(0);
@@ -70,7 +81,10 @@ describe("SIERRA hpc.local's parallel.log", () => {
   it("a run that failed under SIERRA after succeeding under us runs again", async () => {
     const root = makeBatch({ exp0: [] });
     writeFileSync(path.join(root, "heal"), "");
-    writeFileSync(path.join(root, "exp-inputs/exp0/commands.txt"), `${tallied(root, "exp0", 2, [0]).join("\n")}\n`);
+    writeFileSync(
+      path.join(root, "exp-inputs/exp0/commands.txt"),
+      `${tallied(root, "exp0", 2, [0]).join("\n")}\n`,
+    );
     expect((await sierra(["--batch-root", root])).exitCode).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 50));
     await execa("rm", [path.join(root, "heal")]);

@@ -34,7 +34,13 @@ type First = "SIERRA's" | "ours";
 /** `sierra <SIERRA's usual arguments>` with `first`'s `sierra` first on PATH. */
 function pipeline(
   first: First,
-  { execenv, paradigm, stages = [1, 2, 3], env = {}, extra = [] }: {
+  {
+    execenv,
+    paradigm,
+    stages = [1, 2, 3],
+    env = {},
+    extra = [],
+  }: {
     execenv: string;
     paradigm: "per-batch" | "per-exp";
     stages?: number[];
@@ -101,7 +107,11 @@ const PER_EXP_HOOKS = ["pre-exp0", "post-exp0", "pre-exp1", "post-exp1", "pre-ex
 
 describe("SIERRA's pipeline on our execenvs", () => {
   it("reference: SIERRA's own hpc.local, stages 1-4", async () => {
-    const { child, batch, hooks } = pipeline("SIERRA's", { execenv: "hpc.local", paradigm: "per-exp", stages: [1, 2, 3, 4] });
+    const { child, batch, hooks } = pipeline("SIERRA's", {
+      execenv: "hpc.local",
+      paradigm: "per-exp",
+      stages: [1, 2, 3, 4],
+    });
     const result = await child;
     expect(result.exitCode, result.all).toBe(0);
     reference = statistics(batch);
@@ -123,21 +133,30 @@ describe("SIERRA's pipeline on our execenvs", () => {
     ["ours", "local", "per-exp"],
     ["ours", "prefect.localserver", "per-exp"],
     ["ours", "hpc.local", "per-batch"],
-  ] as const)("%s sierra first, --execenv=%s %s: the same statistics, the engine's hooks around us", async (first, execenv, paradigm) => {
-    const { child, batch, hooks } = pipeline(first, { execenv, paradigm });
-    const result = await child;
-    expect(result.exitCode, result.all).toBe(0);
-    expect(statistics(batch)).toEqual(reference);
-    expect(hooksOf(hooks)).toEqual(paradigm === "per-exp" ? PER_EXP_HOOKS : ["pre-batch", "post-batch"]);
-    if (execenv !== "hpc.local") {
-      // our stage 2 ran it (SIERRA's hpc.local writes no runs.jsonl)
-      expect(existsSync(path.join(batch, "statistics/exec/runs.jsonl"))).toBe(true);
-    }
-  }, 300_000);
+  ] as const)(
+    "%s sierra first, --execenv=%s %s: the same statistics, the engine's hooks around us",
+    async (first, execenv, paradigm) => {
+      const { child, batch, hooks } = pipeline(first, { execenv, paradigm });
+      const result = await child;
+      expect(result.exitCode, result.all).toBe(0);
+      expect(statistics(batch)).toEqual(reference);
+      expect(hooksOf(hooks)).toEqual(paradigm === "per-exp" ? PER_EXP_HOOKS : ["pre-batch", "post-batch"]);
+      if (execenv !== "hpc.local") {
+        // our stage 2 ran it (SIERRA's hpc.local writes no runs.jsonl)
+        expect(existsSync(path.join(batch, "statistics/exec/runs.jsonl"))).toBe(true);
+      }
+    },
+    300_000,
+  );
 
   it("a failed run: SIERRA exits 0, ours exits 1; --exec-resume through SIERRA reruns only the failed runs", async () => {
     const failing = { CSVSIM_FAIL_LEVEL: "2" };
-    const theirs = pipeline("SIERRA's", { execenv: "local", paradigm: "per-exp", stages: [1, 2], env: failing });
+    const theirs = pipeline("SIERRA's", {
+      execenv: "local",
+      paradigm: "per-exp",
+      stages: [1, 2],
+      env: failing,
+    });
     expect((await theirs.child).exitCode).toBe(0);
     const ours = pipeline("ours", { execenv: "local", paradigm: "per-exp", stages: [1, 2], env: failing });
     const failed = await ours.child;
@@ -147,35 +166,45 @@ describe("SIERRA's pipeline on our execenvs", () => {
       reject: false,
       all: true,
       cwd: ours.root,
-      env: { PATH: ours.PATH, SIERRA_PLUGIN_PATH: ours.pluginPath.join(path.delimiter), CSVSIM_HOOKS_LOG: ours.hooks },
+      env: {
+        PATH: ours.PATH,
+        SIERRA_PLUGIN_PATH: ours.pluginPath.join(path.delimiter),
+        CSVSIM_HOOKS_LOG: ours.hooks,
+      },
     });
     expect(resumed.exitCode, resumed.all).toBe(0);
     const attempts = (exp: string) =>
-      readFileSync(path.join(ours.batch, "scratch", exp, "parallel.log"), "utf8").trim().split("\n").length - 1;
+      readFileSync(path.join(ours.batch, "scratch", exp, "parallel.log"), "utf8")
+        .trim()
+        .split("\n").length - 1;
     expect([attempts("c1-exp0"), attempts("c1-exp1"), attempts("c1-exp2")]).toEqual([4, 8, 4]);
   }, 300_000);
 });
 
 describe("Ctrl-C during SIERRA's stage 2 on prefect.localserver", () => {
-  it.each(["ours", "SIERRA's"] as const)("%s sierra first: exit 130, nothing left running", async (first) => {
-    const marker = newMarker();
-    const { child, batch } = pipeline(first, {
-      execenv: "prefect.localserver",
-      paradigm: "per-batch",
-      stages: [1, 2],
-      env: { SIERRA_TEST_MARKER: marker, CSVSIM_SLEEP: "120" },
-    });
-    // a run is under way: the flow run's sim.py, started by Prefect's worker
-    await waitFor(
-      () => execaSync("pgrep", ["-f", `sim.py ${batch}`], { reject: false }).stdout.trim() !== "",
-      "a run of the batch",
-      240_000,
-    );
-    // a terminal's Ctrl-C: SIGINT to the foreground process group (with ours first, our
-    // CLI alone: it runs SIERRA in a group of its own and passes the signal on)
-    process.kill(-(child.pid as number), "SIGINT");
-    const result = await child;
-    expect(result.exitCode, result.all).toBe(130);
-    expect(processesWith(marker)).toEqual([]);
-  }, 600_000);
+  it.each(["ours", "SIERRA's"] as const)(
+    "%s sierra first: exit 130, nothing left running",
+    async (first) => {
+      const marker = newMarker();
+      const { child, batch } = pipeline(first, {
+        execenv: "prefect.localserver",
+        paradigm: "per-batch",
+        stages: [1, 2],
+        env: { SIERRA_TEST_MARKER: marker, CSVSIM_SLEEP: "120" },
+      });
+      // a run is under way: the flow run's sim.py, started by Prefect's worker
+      await waitFor(
+        () => execaSync("pgrep", ["-f", `sim.py ${batch}`], { reject: false }).stdout.trim() !== "",
+        "a run of the batch",
+        240_000,
+      );
+      // a terminal's Ctrl-C: SIGINT to the foreground process group (with ours first, our
+      // CLI alone: it runs SIERRA in a group of its own and passes the signal on)
+      process.kill(-(child.pid as number), "SIGINT");
+      const result = await child;
+      expect(result.exitCode, result.all).toBe(130);
+      expect(processesWith(marker)).toEqual([]);
+    },
+    600_000,
+  );
 });

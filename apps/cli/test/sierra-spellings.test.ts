@@ -28,7 +28,9 @@ describe("SIERRA's spellings", () => {
     const dir = result.stdout.trim();
     expect(existsSync(path.join(dir, "sierra_exec/sierra_exec_bridge/.sierraplugin"))).toBe(true);
     const described = await sierra(["sierra-plugins", "--describe", "prefect.localserver"]);
-    expect(JSON.parse(described.stdout).options.map((o: { flag: string }) => o.flag)).toContain("--prefect-python");
+    expect(JSON.parse(described.stdout).options.map((o: { flag: string }) => o.flag)).toContain(
+      "--prefect-python",
+    );
     const unknown = await sierra(["sierra-plugins", "--describe", "nope"]);
     expect(unknown.exitCode).toBe(2);
   });

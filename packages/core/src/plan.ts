@@ -1,8 +1,8 @@
 // The plan of an invocation: the batch on disk and the runs selected to execute.
 import { type Batch, discoverBatch } from "./batch.js";
 import type { CoreOptions } from "./core-options.js";
-import { batchRuns, type Run } from "./run.js";
 import { withParallelLogs } from "./parallel-log.js";
+import { batchRuns, type Run } from "./run.js";
 import { type RunHistory, readRunHistory } from "./run-records.js";
 import { selectExperiments, selectRuns } from "./selection.js";
 
