@@ -1,6 +1,7 @@
-// Finds the Python that hosts SIERRA, as the Prefect execenvs find Prefect: --sierra-python
-// (or SIERRA_PYTHON), else a `sierra` importable from the active Python (python3 on PATH),
-// else a managed install of the tested version in the user's cache directory.
+// Finds the Python that hosts SIERRA, as the Prefect execenvs find Prefect: --sierra-python,
+// else a `sierra` importable from the active Python (python3 on PATH), else a managed
+// install of the tested version in the user's cache directory. (No environment variable:
+// SIERRA_PYTHON is the local execenv's launcher Python.)
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { cacheDir, ensurePythonEnv, type Logger, type PythonEnvSpec, SierraError } from "@sierra-exec/core";
@@ -33,16 +34,15 @@ export async function findSierra(
   option: string | undefined,
   { log, signal, env }: { log: Logger; signal: AbortSignal; env: NodeJS.ProcessEnv },
 ): Promise<string> {
-  const given = option ?? env.SIERRA_PYTHON;
-  if (given) {
-    const version = await sierraVersion(given);
+  if (option) {
+    const version = await sierraVersion(option);
     if (!version) {
       throw new SierraError(
-        `--sierra-python ${given} cannot import SIERRA: pass a Python with sierra-research installed, or leave it out to have SIERRA ${SIERRA_VERSION} installed in ${cacheDir(env)}`,
+        `--sierra-python ${option} cannot import SIERRA: pass a Python with sierra-research installed, or leave it out to have SIERRA ${SIERRA_VERSION} installed in ${cacheDir(env)}`,
       );
     }
     if (version !== SIERRA_VERSION) log.warn(`SIERRA ${version} is untested; ${SIERRA_VERSION} is tested`);
-    return given;
+    return option;
   }
   const active = await sierraVersion("python3");
   if (active) {

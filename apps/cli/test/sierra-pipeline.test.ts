@@ -4,12 +4,12 @@
 // with SIERRA's `sierra` first on PATH and with ours. The statistics SIERRA's stage 3
 // writes are byte-identical; the engine's hooks run around our stage 2; exit status and
 // Ctrl-C behave as ours.
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ensurePythonEnv, type PythonEnv } from "@sierra-exec/core";
 import { execa, execaSync } from "execa";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SIERRA_SPEC } from "../src/sierra-install.js";
 import { newMarker, processesWith, SIERRA, waitFor } from "./helpers.js";
 
@@ -20,11 +20,20 @@ let venv: PythonEnv;
 /** A directory whose `sierra` is ours, to put first on PATH. */
 let oursBin: string;
 let reference: Map<string, string>;
+const temporary: string[] = [];
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
 
 beforeAll(async () => {
   const say = (line: string) => process.stderr.write(`${line}\n`);
   venv = await ensurePythonEnv(SIERRA_SPEC, { log: { info: say, warn: say, debug: () => {} } });
-  oursBin = mkdtempSync(path.join(tmpdir(), "ours-first-"));
+  oursBin = tempDir("ours-first-");
   writeFileSync(path.join(oursBin, "sierra"), `#!/bin/sh\nexec "${process.execPath}" "${SIERRA}" "$@"\n`);
   chmodSync(path.join(oursBin, "sierra"), 0o755);
 }, 1_800_000);
@@ -48,7 +57,7 @@ function pipeline(
     extra?: string[];
   },
 ) {
-  const root = mkdtempSync(path.join(tmpdir(), "sierra-root-"));
+  const root = tempDir("sierra-root-");
   const hooks = path.join(root, "hooks.log");
   const pluginPath = [path.join(FIXTURE, "plugins")];
   // SIERRA's own `sierra` finds our execenvs where the README says: SIERRA_PLUGIN_PATH.
@@ -105,7 +114,7 @@ function statistics(batch: string): Map<string, string> {
 const hooksOf = (file: string) => readFileSync(file, "utf8").trim().split("\n");
 const PER_EXP_HOOKS = ["pre-exp0", "post-exp0", "pre-exp1", "post-exp1", "pre-exp2", "post-exp2"];
 
-describe("SIERRA's pipeline on our execenvs", () => {
+describe("SIERRA's pipeline on SIERRA's own hpc.local", () => {
   it("reference: SIERRA's own hpc.local, stages 1-4", async () => {
     const { child, batch, hooks } = pipeline("SIERRA's", {
       execenv: "hpc.local",
@@ -125,7 +134,10 @@ describe("SIERRA's pipeline on our execenvs", () => {
       expect(existsSync(path.join(batch, "graphs", exp, "SLN-data-value.html"))).toBe(true);
     }
   }, 300_000);
+});
 
+// Side by side (each in a SIERRA root of its own), so that the suite takes minutes, not ten.
+describe.concurrent("SIERRA's pipeline on our execenvs", () => {
   it.each([
     ["SIERRA's", "local", "per-exp"],
     ["SIERRA's", "local", "per-batch"],
