@@ -3,7 +3,9 @@
 // SIERRA plugin set. Each execenv gets its own stage 1 (untimed) of the same batch, then
 // `sierra ... --pipeline 2` is timed whole: every column includes SIERRA's own start-up
 // (shown alone in the first row, as `sierra --version`).
-// Usage: node bench/sierra.mjs [--runs N] [--sleep S]   (needs a build: npm run setup)
+// Usage: node bench/sierra.mjs [--runs N] [--sleep S] [--timeout S] [--sierra-python PATH]
+// (needs a build: npm run setup). A stage 2 that takes longer than --timeout is reported
+// as such and what it left running is killed.
 //
 // SIERRA's prefectserver.local needs `prefect` on PATH (the SIERRA environment has it),
 // port 4200 free, and ends with `killall prefect`, which would stop every Prefect on the
@@ -12,7 +14,7 @@
 // a PREFECT_HOME of the bench's own.
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -27,12 +29,14 @@ const arg = (name, fallback) => {
 const RUNS = Number(arg("--runs", "12"));
 const SLEEP = arg("--sleep", "0.5");
 const JOBS = 2;
+const STAGE2_TIMEOUT_S = Number(arg("--timeout", "300"));
 
-// SIERRA's environment, as our CLI provisions it (the same one the tests use).
+// SIERRA's environment, as our CLI provisions it (the same one the tests use), or another.
 const { ensurePythonEnv } = await import(path.join(here, "../packages/core/dist/index.js"));
 const { SIERRA_SPEC: spec } = await import(path.join(here, "../apps/cli/dist/index.js"));
 const quiet = { info: () => {}, warn: console.log, debug: () => {} };
-const venv = await ensurePythonEnv(spec, { log: quiet });
+const given = arg("--sierra-python", undefined);
+const venv = given ? { bin: path.dirname(given) } : await ensurePythonEnv(spec, { log: quiet });
 
 const work = mkdtempSync(path.join(tmpdir(), "sierra-bench-"));
 const marker = `bench-${randomUUID()}`;
@@ -74,10 +78,32 @@ const common = (root, execenv) => [
   `--exec-jobs-per-node=${JOBS}`,
 ];
 
-function timed(args) {
+/** Kills what this bench started and left behind (SIERRA's backgrounded Prefect). */
+function killLeftovers() {
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, "latin1").includes(`BENCH_MARKER=${marker}`)) {
+        process.kill(Number(pid), "SIGKILL");
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+}
+
+/** Seconds, or why there are none. */
+function timed(args, timeoutS = 600) {
   const start = process.hrtime.bigint();
-  const done = spawnSync(path.join(venv.bin, "sierra"), args, { env, encoding: "utf8" });
+  const done = spawnSync(path.join(venv.bin, "sierra"), args, {
+    env,
+    encoding: "utf8",
+    timeout: timeoutS * 1000,
+  });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (done.error?.code === "ETIMEDOUT") {
+    killLeftovers();
+    return `did not finish in ${timeoutS} s`;
+  }
   if (done.status !== 0) {
     throw new Error(`sierra ${args.join(" ")} exited ${done.status}:\n${done.stderr.slice(-2000)}`);
   }
@@ -105,9 +131,10 @@ for (const [label, execenv] of columns) {
   }
   const root = path.join(work, execenv);
   timed([...common(root, execenv), "--pipeline", "1"]);
-  results.push([label, timed([...common(root, execenv), "--pipeline", "2"])]);
+  results.push([label, timed([...common(root, execenv), "--pipeline", "2"], STAGE2_TIMEOUT_S)]);
+  console.log(`${label}: ${results.at(-1)[1]}`);
 }
-execFileSync(path.join(shims, "killall"), ["prefect"]);
+killLeftovers();
 rmSync(work, { recursive: true, force: true });
 
 const total = 4 * RUNS;
