@@ -6,7 +6,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { constants, hostname } from "node:os";
 import path from "node:path";
-import { BATCH_CMDFILE_EXP, type Batch, parseCmdfile } from "./batch.js";
+import { BATCH_CMDFILE_EXP, type Batch } from "./batch.js";
 import type { RunHistory, RunRecord } from "./run-records.js";
 
 export const JOBLOG_HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
@@ -17,13 +17,22 @@ export const parallelLogPath = (batchRoot: string, exp?: string) =>
 
 interface Scope {
   file: string;
-  /** The cmdfile's lines, in order: a joblog's Seq is a 1-based position among them. */
+  /**
+   * The cmdfile's lines, trimmed, in order: a joblog's Seq is a 1-based line number (GNU
+   * parallel makes a job of every line, blank and `#` ones too).
+   */
   lines: string[];
   /** The batch's run for each line's command. */
   runs: Map<string, { exp: string; run: number }>;
 }
 
 const rootCmdfile = (batch: Batch) => path.join(batch.root, "commands.txt");
+
+const rawLines = (file: string) => {
+  const lines = readFileSync(file, "utf8").split(/\r?\n/);
+  if (lines.at(-1) === "") lines.pop();
+  return lines.map((line) => line.trim());
+};
 
 /** The joblogs SIERRA would write for this batch, each with the runs its lines stand for. */
 function scopes(batch: Batch): Scope[] {
@@ -40,7 +49,7 @@ function scopes(batch: Batch): Scope[] {
   if (existsSync(rootCmdfile(batch))) {
     result.push({
       file: parallelLogPath(batch.root),
-      lines: parseCmdfile(readFileSync(rootCmdfile(batch), "utf8")).map((line) => line.trim()),
+      lines: rawLines(rootCmdfile(batch)),
       runs: byCommand(batch.experiments),
     });
   }
@@ -48,7 +57,7 @@ function scopes(batch: Batch): Scope[] {
     if (experiment.name === BATCH_CMDFILE_EXP) continue;
     result.push({
       file: parallelLogPath(batch.root, experiment.name),
-      lines: experiment.commands.map((line) => line.trim()),
+      lines: rawLines(path.join(experiment.dir, "commands.txt")),
       runs: byCommand([experiment]),
     });
   }
