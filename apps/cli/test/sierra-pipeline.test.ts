@@ -136,8 +136,9 @@ describe("SIERRA's pipeline on SIERRA's own hpc.local", () => {
   }, 300_000);
 });
 
-// Side by side (each in a SIERRA root of its own), so that the suite takes minutes, not ten.
-describe.concurrent("SIERRA's pipeline on our execenvs", () => {
+// One after another: the suite's clean-up after each test (test/setup.ts) would stop a
+// neighbour's processes.
+describe("SIERRA's pipeline on our execenvs", () => {
   it.each([
     ["SIERRA's", "local", "per-exp"],
     ["SIERRA's", "local", "per-batch"],
