@@ -4,7 +4,15 @@
 // with SIERRA's `sierra` first on PATH and with ours. The statistics SIERRA's stage 3
 // writes are byte-identical; the engine's hooks run around our stage 2; exit status and
 // Ctrl-C behave as ours.
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ensurePythonEnv, type PythonEnv } from "@sierra-exec/core";
