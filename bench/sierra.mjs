@@ -1,8 +1,7 @@
 // Stage 2 of SIERRA's own pipeline on the same batch, side by side: SIERRA's hpc.local (GNU
 // parallel), SIERRA's prefectserver.local, and ours (local, prefect.localserver) through our
 // SIERRA plugin set. Each execenv gets its own stage 1 (untimed) of the same batch, then
-// `sierra ... --pipeline 2` is timed whole: every column includes SIERRA's own start-up
-// (shown alone in the first row, as `sierra --version`).
+// `sierra ... --pipeline 2` is timed whole: every column includes SIERRA's own start-up.
 // Usage: node bench/sierra.mjs [--runs N] [--sleep S] [--repeat N] [--timeout S]
 //   [--sierra-python PATH] [--execenvs hpc.local,prefectserver.local,local,prefect.localserver]
 // (needs a build: npm run setup). A stage 2 that takes longer than --timeout is reported
@@ -125,7 +124,6 @@ const columns = [
 ];
 const REPEAT = Number(arg("--repeat", "3"));
 const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const startup = median(Array.from({ length: REPEAT }, () => timed(["--version"])));
 const ready = [];
 const results = [];
 const only = arg("--execenvs", undefined)?.split(",");
@@ -159,7 +157,6 @@ const ideal = (total * Number(SLEEP)) / JOBS;
 console.log(
   `\nSIERRA 1.5.16 stage 2 (sierra ... --pipeline 2), ${total} runs of ~${SLEEP}s, ${JOBS} jobs, per-batch, median of ${REPEAT} (seconds)\n`,
 );
-console.log(`${"SIERRA start-up alone (sierra --version)".padEnd(42)} ${startup.toFixed(2)}`);
 for (const [label, value] of results) {
   console.log(`${label.padEnd(42)} ${typeof value === "number" ? value.toFixed(2) : value}`);
 }
