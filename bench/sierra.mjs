@@ -100,7 +100,7 @@ function timed(args, timeoutS = 600) {
     timeout: timeoutS * 1000,
   });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  if (done.error?.code === "ETIMEDOUT") {
+  if (done.error?.code === "ETIMEDOUT" || (done.signal && seconds >= timeoutS)) {
     killLeftovers();
     return `did not finish in ${timeoutS} s`;
   }
