@@ -11,6 +11,7 @@ execenv's own) and shell command generators whose exec command hands the batch
 engine's hooks around it.
 """
 import atexit
+import importlib.util
 import json
 import os
 import pathlib
@@ -21,7 +22,6 @@ import signal
 import subprocess
 import sys
 import types as pytypes
-import importlib.util
 
 import sierra.core.plugin as pm
 from sierra.core import types
