@@ -219,7 +219,7 @@ async function runBatch(
   const core = parseOptions(coreOptionsSchema, { ...raw, execenv: entry.execenv.name }, io.env);
   const options = parseOptions(entry.execenv.options, raw, io.env);
   assertCapabilities(entry.execenv, core);
-  const plan = planBatch(core);
+  const plan = planBatch(core, { paradigmGiven: raw.execParallelismParadigm !== undefined });
 
   if (core.dryRun) {
     for (const run of plan.runs) io.stdout.write(`${run.id}\t${run.command}\n`);

@@ -1,7 +1,15 @@
 // Public surface of @sierra-exec/core: what the CLI and every execenv (built-in or
 // third-party) build on.
 export { z } from "zod";
-export { BATCH_CMDFILE_EXP, type Batch, discoverBatch, type Experiment, parseCmdfile } from "./batch.js";
+export {
+  BATCH_CMDFILE_EXP,
+  type Batch,
+  type DiscoverSettings,
+  discoverBatch,
+  type Experiment,
+  type Paradigm,
+  parseCmdfile,
+} from "./batch.js";
 export {
   assertCapabilities,
   type Capabilities,

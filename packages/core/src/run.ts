@@ -11,7 +11,7 @@ export interface Run {
   /** 1-based position of the run in the whole batch; stable across resumes (joblog `Seq`). */
   seq: number;
   command: string;
-  /** Working directory: the experiment's input directory. */
+  /** Working directory: the experiment's input directory (the batch root for the per-batch cmdfile). */
   cwd: string;
   /** Variables to add to the caller's environment: SIERRA_BATCH_ROOT, SIERRA_EXP, SIERRA_RUN. */
   env: Record<string, string>;
@@ -36,7 +36,7 @@ export function batchRuns(batch: Batch, devnull: boolean): Run[] {
         index,
         seq,
         command,
-        cwd: experiment.dir,
+        cwd: experiment.cwd,
         env: {
           SIERRA_BATCH_ROOT: batch.root,
           SIERRA_EXP: experiment.name,
