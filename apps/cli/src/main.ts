@@ -44,8 +44,9 @@ Commands:
   sierra new execenv <name> [--dir <path>]
                       write a new execenv plugin package (builds and passes the testkit)
 
-Exit status: 0 all runs succeeded, 1 a run failed, 2 usage or environment error,
-130/143 interrupted by SIGINT/SIGTERM.`;
+Exit status: 0 all runs succeeded, 1 a run failed, 2 usage or environment error
+(also a failure to write records or outputs), 129/130/143 interrupted by
+SIGHUP/SIGINT/SIGTERM.`;
 
 /** Runs the command line; resolves to the exit status. */
 export async function main(

@@ -17,14 +17,18 @@ const EXPS = ["c1-exp0", "c1-exp1", "c1-exp2", "c1-exp3"];
  */
 function regeneratedBatch(): string {
   const perExp = Object.fromEntries(
-    EXPS.map((exp) => [exp, [0, 1].map((run) => `echo per-exp ${exp} ${run} >> "$SIERRA_BATCH_ROOT/per-exp"`)]),
+    EXPS.map((exp) => [
+      exp,
+      [0, 1].map((run) => `echo per-exp ${exp} ${run} >> "$SIERRA_BATCH_ROOT/per-exp"`),
+    ]),
   );
   const root = makeBatch(perExp);
   const lines = EXPS.flatMap((exp) =>
     [0, 1].map((run) => `cat ${root}/exp-inputs/${exp}/template_run${run} >> "$SIERRA_BATCH_ROOT/per-batch"`),
   );
   for (const exp of EXPS) {
-    for (const run of [0, 1]) writeFileSync(path.join(root, "exp-inputs", exp, `template_run${run}`), `${exp}:${run}\n`);
+    for (const run of [0, 1])
+      writeFileSync(path.join(root, "exp-inputs", exp, `template_run${run}`), `${exp}:${run}\n`);
   }
   writeFileSync(path.join(root, "commands.txt"), `${[...lines, "echo batch-level"].join("\n")}\n`);
   return root;
@@ -60,9 +64,22 @@ describe("a batch with both a per-batch and per-experiment cmdfiles", () => {
 
   it("--exp-range counts the batch's experiments in the per-batch file too", async () => {
     const root = regeneratedBatch();
-    const dry = await sierra(["--batch-root", root, "--exec-parallelism-paradigm", "per-batch", "--exp-range", "1:1", "--dry-run"]);
+    const dry = await sierra([
+      "--batch-root",
+      root,
+      "--exec-parallelism-paradigm",
+      "per-batch",
+      "--exp-range",
+      "1:1",
+      "--dry-run",
+    ]);
     expect(dry.exitCode).toBe(0);
-    expect(dry.stdout.trim().split("\n").map((line) => line.split("\t")[0])).toEqual(["c1-exp1/run0", "c1-exp1/run1"]);
+    expect(
+      dry.stdout
+        .trim()
+        .split("\n")
+        .map((line) => line.split("\t")[0]),
+    ).toEqual(["c1-exp1/run0", "c1-exp1/run1"]);
     expect(dry.stdout).toContain(`${root}/exp-inputs/c1-exp1/template_run1`);
   });
 

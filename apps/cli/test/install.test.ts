@@ -14,12 +14,17 @@ describe("the sierra bin", () => {
   it("is a file tracked in git, outside the build output, so a fresh clone's install links it", () => {
     const target = path.normalize(bin.sierra);
     expect(target.startsWith("dist")).toBe(false);
-    const tracked = execFileSync("git", ["ls-files", "--error-unmatch", target], { cwd: cliDir, encoding: "utf8" });
+    const tracked = execFileSync("git", ["ls-files", "--error-unmatch", target], {
+      cwd: cliDir,
+      encoding: "utf8",
+    });
     expect(tracked.trim()).toBe(target);
   });
 
   it("runs the built CLI", async () => {
-    const result = await execa(process.execPath, [path.join(cliDir, bin.sierra), "--version"], { reject: false });
+    const result = await execa(process.execPath, [path.join(cliDir, bin.sierra), "--version"], {
+      reject: false,
+    });
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/^\d+\.\d+\.\d+$/);
   });

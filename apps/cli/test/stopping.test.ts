@@ -39,7 +39,12 @@ describe.each([
     expect(stopped).toHaveLength(2);
     for (const record of stopped) expect(record.signal).toBe("SIGKILL");
     expect(result.stderr).toMatch(new RegExp(`interrupted by ${signal}`));
-    expect(result.stderr).toMatch(/1 succeeded, 2 failed, 1 not run/);
+    // Stopped by the signal: not failures of their own, and no ETA once stopping.
+    expect(result.stderr).toMatch(new RegExp(`1 succeeded, 0 failed, 2 stopped \\(${signal}\\), 1 not run`));
+    expect(result.stderr).not.toMatch(/failed \(killed/);
+    const afterStop = result.stderr.slice(result.stderr.indexOf(`${signal}: stopping`));
+    expect(afterStop).not.toMatch(/ETA/);
+    for (const record of stopped) expect(record.stopped).toBe(signal);
   });
 });
 

@@ -118,7 +118,9 @@ export function discoverBatch(batchRoot: string, settings: DiscoverSettings = {}
 }
 
 const listSome = (items: string[], shown = 5) =>
-  items.length <= shown ? items.join(", ") : `${items.slice(0, shown).join(", ")} and ${items.length - shown} more`;
+  items.length <= shown
+    ? items.join(", ")
+    : `${items.slice(0, shown).join(", ")} and ${items.length - shown} more`;
 
 /**
  * Directories below `dir` with an `exp-inputs` directory, SIERRA's batch roots under its

@@ -10,6 +10,7 @@ export {
   type Paradigm,
   parseCmdfile,
 } from "./batch.js";
+export { type BatchLock, LOCK_FILE, lockBatchRoot } from "./batch-lock.js";
 export {
   assertCapabilities,
   type Capabilities,
@@ -41,6 +42,7 @@ export {
 export {
   type BatchObserver,
   type BatchResult,
+  EXECUTION_MARKER,
   type ExecuteBatchInput,
   executeBatch,
   type StopReason,
@@ -66,5 +68,6 @@ export {
   readRunHistory,
   recordSucceeded,
   runsJsonlPath,
+  writeFailure,
 } from "./run-records.js";
 export { Watchdog } from "./watchdog.js";

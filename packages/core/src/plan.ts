@@ -19,7 +19,10 @@ export interface BatchPlan {
  * `paradigmGiven`: whether the user chose --exec-parallelism-paradigm (the CLI knows);
  * if not, a batch with both a per-batch and per-experiment cmdfiles is refused.
  */
-export function planBatch(core: CoreOptions, { paradigmGiven = true }: { paradigmGiven?: boolean } = {}): BatchPlan {
+export function planBatch(
+  core: CoreOptions,
+  { paradigmGiven = true }: { paradigmGiven?: boolean } = {},
+): BatchPlan {
   const batch = discoverBatch(core.batchRoot, { paradigm: core.execParallelismParadigm, paradigmGiven });
   const experiments = selectExperiments(batch, core.expRange);
   const history = core.execResume ? readRunHistory(batch.root) : undefined;

@@ -3,6 +3,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { constants, hostname } from "node:os";
 import path from "node:path";
+import { SierraError } from "./errors.js";
 import type { Run } from "./run.js";
 
 export interface RunRecord {
@@ -21,6 +22,8 @@ export interface RunRecord {
   stderr: string | null;
   /** Why the run could not start or has no exit status, when that is the case. */
   error?: string;
+  /** Set when the batch stopped the run: the signal it got (`SIGINT`), `strict` or `error`. */
+  stopped?: string;
 }
 
 export const recordSucceeded = (record: Pick<RunRecord, "exitCode">) => record.exitCode === 0;
@@ -66,17 +69,34 @@ export function readRunHistory(batchRoot: string): RunHistory {
   };
 }
 
+/** A failure to write `file` (ENOSPC, EACCES, EIO, ...): one line naming the file and the error. */
+export function writeFailure(file: string, error: unknown): SierraError {
+  const { code, message } = error as NodeJS.ErrnoException;
+  const why = code ? `${code} (${message.replace(/^\w+: /, "").replace(/, \w+( '.*')?$/, "")})` : message;
+  return new SierraError(`cannot write ${file}: ${why}`);
+}
+
+/** Writes all of `text`: a write to a filling disk may write part of it, then fail. */
+function writeAll(fd: number, text: string): void {
+  let buffer = Buffer.from(text);
+  while (buffer.length > 0) buffer = buffer.subarray(writeSync(fd, buffer));
+}
+
 /** Opens a record file for appending; after a torn last line, starts on a fresh line. */
 function openAppend(file: string, fresh: boolean, header = ""): number {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const exists = !fresh && existsSync(file) && statSync(file).size > 0;
-  const fd = openSync(file, fresh ? "w" : "a+");
-  if (!exists) {
-    if (header) writeSync(fd, header);
-  } else if (!readFileSync(file, "utf8").endsWith("\n")) {
-    writeSync(fd, "\n");
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const exists = !fresh && existsSync(file) && statSync(file).size > 0;
+    const fd = openSync(file, fresh ? "w" : "a+");
+    if (!exists) {
+      if (header) writeAll(fd, header);
+    } else if (!readFileSync(file, "utf8").endsWith("\n")) {
+      writeAll(fd, "\n");
+    }
+    return fd;
+  } catch (error) {
+    throw writeFailure(file, error);
   }
-  return fd;
 }
 
 /** Seconds with milliseconds, padded as GNU parallel pads them. */
@@ -84,26 +104,39 @@ const seconds = (ms: number, width = 0) => (ms / 1000).toFixed(3).padStart(width
 
 export class RecordWriter {
   readonly host = hostname();
+  private readonly jsonlPath: string;
+  private readonly joblogPath: string;
   private readonly jsonl: number;
   private readonly joblog: number;
 
   /** `fresh` truncates both files (a run without --exec-resume); otherwise appends. */
   constructor(batchRoot: string, fresh: boolean) {
-    this.jsonl = openAppend(runsJsonlPath(batchRoot), fresh);
-    this.joblog = openAppend(joblogPath(batchRoot), fresh, JOBLOG_HEADER);
+    this.jsonlPath = runsJsonlPath(batchRoot);
+    this.joblogPath = joblogPath(batchRoot);
+    this.jsonl = openAppend(this.jsonlPath, fresh);
+    this.joblog = openAppend(this.joblogPath, fresh, JOBLOG_HEADER);
   }
 
+  /** Appends the record to both files; a failure to write is a SierraError naming the file. */
   write(record: RunRecord, seq: number): void {
-    writeSync(this.jsonl, `${JSON.stringify(record)}\n`);
+    try {
+      writeAll(this.jsonl, `${JSON.stringify(record)}\n`);
+    } catch (error) {
+      throw writeFailure(this.jsonlPath, error);
+    }
     const startMs = Date.parse(record.startedAt);
     const received = record.stdout && existsSync(record.stdout) ? statSync(record.stdout).size : 0;
     const exitval = record.exitCode ?? (record.signal ? 0 : -1);
     const signal = record.signal ? signalNumber(record.signal) : 0;
     const command = record.command.replace(/[\t\n]/g, " ");
-    writeSync(
-      this.joblog,
-      `${seq}\t:\t${seconds(startMs)}\t${seconds(record.durationMs, 10)}\t0\t${received}\t${exitval}\t${signal}\t${command}\n`,
-    );
+    try {
+      writeAll(
+        this.joblog,
+        `${seq}\t:\t${seconds(startMs)}\t${seconds(record.durationMs, 10)}\t0\t${received}\t${exitval}\t${signal}\t${command}\n`,
+      );
+    } catch (error) {
+      throw writeFailure(this.joblogPath, error);
+    }
   }
 
   close(): void {

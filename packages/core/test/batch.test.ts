@@ -42,7 +42,12 @@ describe("batch discovery", () => {
     const root = batchWith(["e10", "e2"], true);
     writeFileSync(
       path.join(root, "commands.txt"),
-      [`sim ${root}/exp-inputs/e2/run0`, "setup", `sim ${root}/exp-inputs/e10/run0`, `sim ${root}/exp-inputs/e2/run1`].join("\n"),
+      [
+        `sim ${root}/exp-inputs/e2/run0`,
+        "setup",
+        `sim ${root}/exp-inputs/e10/run0`,
+        `sim ${root}/exp-inputs/e2/run1`,
+      ].join("\n"),
     );
     const batch = discoverBatch(root, { paradigm: "per-batch" });
     expect(batch.experiments.map((e) => [e.name, e.index, e.commands.length, e.cwd])).toEqual([
@@ -51,7 +56,10 @@ describe("batch discovery", () => {
       ["no-cmdfile", 2, 0, root],
       [BATCH_CMDFILE_EXP, 3, 1, root],
     ]);
-    expect(batch.experiments[0]?.commands).toEqual([`sim ${root}/exp-inputs/e2/run0`, `sim ${root}/exp-inputs/e2/run1`]);
+    expect(batch.experiments[0]?.commands).toEqual([
+      `sim ${root}/exp-inputs/e2/run0`,
+      `sim ${root}/exp-inputs/e2/run1`,
+    ]);
     expect(() => discoverBatch(root, { paradigmGiven: false })).toThrow(
       /has both a per-batch cmdfile .*commands\.txt\) and per-experiment ones .*--exec-parallelism-paradigm per-batch or per-exp/,
     );
