@@ -76,15 +76,19 @@ interface RunGroup {
   runs: Run[];
 }
 
-function groupRuns(plan: BatchPlan, paradigm: CoreOptions["execParallelismParadigm"]): RunGroup[] {
+function groupRuns(
+  runs: Run[],
+  all: readonly Experiment[],
+  paradigm: CoreOptions["execParallelismParadigm"],
+): RunGroup[] {
   const byExp = new Map<string, Run[]>();
-  for (const run of plan.runs) {
+  for (const run of runs) {
     const runs = byExp.get(run.exp);
     if (runs) runs.push(run);
     else byExp.set(run.exp, [run]);
   }
-  const experiments = plan.batch.experiments.filter((experiment) => byExp.has(experiment.name));
-  if (paradigm === "per-batch") return [{ experiments, runs: plan.runs }];
+  const experiments = all.filter((experiment) => byExp.has(experiment.name));
+  if (paradigm === "per-batch") return [{ experiments, runs }];
   return experiments.map((experiment) => ({
     experiments: [experiment],
     runs: byExp.get(experiment.name) ?? [],
@@ -251,7 +255,13 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
       runStarted,
       runEnded,
     };
-    for (const group of groupRuns(plan, core.execParallelismParadigm)) {
+    // Every run carries the batch's marker, whichever execenv starts it: the last sweep
+    // finds what runs left behind by it.
+    const runs = plan.runs.map((run) => ({
+      ...run,
+      env: { ...run.env, [EXECUTION_MARKER]: base.executionId },
+    }));
+    for (const group of groupRuns(runs, plan.batch.experiments, core.execParallelismParadigm)) {
       if (controller.signal.aborted) break;
       const setUp: Experiment[] = [];
       try {

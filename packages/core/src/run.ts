@@ -13,7 +13,10 @@ export interface Run {
   command: string;
   /** Working directory: the experiment's input directory (the batch root for the per-batch cmdfile). */
   cwd: string;
-  /** Variables to add to the caller's environment: SIERRA_BATCH_ROOT, SIERRA_EXP, SIERRA_RUN. */
+  /**
+   * Variables to add to the caller's environment: SIERRA_BATCH_ROOT, SIERRA_EXP, SIERRA_RUN,
+   * and (from executeBatch) SIERRA_EXEC_ID, the batch's marker that its last sweep looks for.
+   */
   env: Record<string, string>;
   /** Files for the run's stdout and stderr, or null with --exec-devnull. The execenv creates their directory. */
   stdout: string | null;
