@@ -48,6 +48,18 @@ Exit status: 0 all runs succeeded, 1 a run failed, 2 usage or environment error
 (also a failure to write records or outputs), 129/130/143 interrupted by
 SIGHUP/SIGINT/SIGTERM.`;
 
+/** Longest error line printed without --verbose: the start says what is wrong. */
+export const MAX_ERROR_LINE = 300;
+
+/** An error message as one line of at most MAX_ERROR_LINE characters; whole with --verbose. */
+function errorLine(message: string, verbose: boolean): string {
+  if (verbose) return message;
+  const line = message.replace(/\s*\n\s*/g, " ");
+  if (line.length <= MAX_ERROR_LINE) return line;
+  const kept = line.slice(0, MAX_ERROR_LINE - 60);
+  return `${kept}... (${line.length - kept.length} more characters with --verbose)`;
+}
+
 /** Runs the command line; resolves to the exit status. */
 export async function main(
   argv: string[],
@@ -62,12 +74,16 @@ export async function main(
     return await runBatch(argv, registry, io, verbose);
   } catch (error) {
     if (isSierraError(error)) {
-      say(`error: ${error.message}`);
+      say(errorLine(`error: ${error.message}`, verbose));
       // A plugin that failed to load: its own stack, for its author.
       if (verbose && error.cause instanceof Error) say(`caused by: ${error.cause.stack}`);
     } else {
       const { message, stack } = error as Error;
-      say(`internal error: ${message}${verbose ? `\n${stack}` : " (run with --verbose for details)"}`);
+      say(
+        verbose
+          ? `internal error: ${message}\n${stack}`
+          : `${errorLine(`internal error: ${message}`, false)} (run with --verbose for details)`,
+      );
     }
     return 2;
   }
@@ -249,8 +265,8 @@ async function runBatch(
     const { message, stack } = result.error as Error;
     reporter.log.info(
       isSierraError(result.error)
-        ? `error: ${message}`
-        : `error: execenv ${entry.execenv.name} failed: ${message}${verbose ? `\n${stack}` : ""}`,
+        ? errorLine(`error: ${message}`, verbose)
+        : `${errorLine(`error: execenv ${entry.execenv.name} failed: ${message}`, verbose)}${verbose ? `\n${stack}` : ""}`,
     );
     // Nothing ran: the error line is all there is to say.
     if (result.succeeded + result.failed.length === 0 && !result.stoppedBy) return result.exitCode;
