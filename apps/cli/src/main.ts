@@ -48,16 +48,20 @@ Exit status: 0 all runs succeeded, 1 a run failed, 2 usage or environment error
 (also a failure to write records or outputs), 129/130/143 interrupted by
 SIGHUP/SIGINT/SIGTERM.`;
 
-/** Longest error line printed without --verbose: the start says what is wrong. */
-export const MAX_ERROR_LINE = 300;
+/** Longest error line printed without --verbose. */
+const MAX_ERROR_LINE = 500;
 
-/** An error message as one line of at most MAX_ERROR_LINE characters; whole with --verbose. */
+/**
+ * An error message as one line of at most MAX_ERROR_LINE characters, whole with --verbose.
+ * Its start says what is wrong and its end how to fix it: a cut takes the middle.
+ */
 function errorLine(message: string, verbose: boolean): string {
   if (verbose) return message;
   const line = message.replace(/\s*\n\s*/g, " ");
   if (line.length <= MAX_ERROR_LINE) return line;
-  const kept = line.slice(0, MAX_ERROR_LINE - 60);
-  return `${kept}... (${line.length - kept.length} more characters with --verbose)`;
+  const head = line.slice(0, 300);
+  const tail = line.slice(-150);
+  return `${head} [${line.length - head.length - tail.length} characters cut; --verbose shows them] ${tail}`;
 }
 
 /** Runs the command line; resolves to the exit status. */
