@@ -3,9 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
-import { defineExecEnv } from "@sierra-exec/core";
+import { defineExecEnv, z } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
-import { z } from "zod";
 import { builtinRegistry, main } from "../src/index.js";
 import { makeBatch, sierra } from "./helpers.js";
 

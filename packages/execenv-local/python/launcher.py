@@ -13,12 +13,12 @@ import collections
 import json
 import os
 import selectors
-import signal
 import shutil
+import signal
 import sys
 import time
 
-if sys.version_info < (3, 9):
+if sys.version_info < (3, 9):  # noqa: UP036 - the python3 a user passes may be older: say so in one line
     sys.exit(f"the run launcher needs Python 3.9+, not {sys.version.split()[0]}")
 
 JOBS = int(sys.argv[1])

@@ -45,9 +45,8 @@ _settings: dict[str, Any] = {"events": None, "grace": 5.0, "strict": False}
 def _emit(event: dict[str, Any]) -> None:
     # One short line per write on an O_APPEND file, under the lock: the reader never sees
     # interleaved lines.
-    with _lock:
-        with open(_settings["events"], "a", encoding="utf-8") as out:
-            out.write(json.dumps(event) + "\n")
+    with _lock, open(_settings["events"], "a", encoding="utf-8") as out:
+        out.write(json.dumps(event) + "\n")
 
 
 def _run_env(extra: dict[str, str]) -> dict[str, str]:
@@ -103,15 +102,15 @@ def run(label: str, command: str, cwd: str, env: dict[str, str], stdout: Optiona
         raise RuntimeError(f"{label}: not started, the batch is stopping")
     started = time.time()
     try:
-        with _open_output(stdout) as out, _open_output(stderr) as err:
-            with _lock:  # a stop either sees this run in _live or stops it from starting
-                if _stopping.is_set():
-                    raise RuntimeError(f"{label}: not started, the batch is stopping")
-                proc = subprocess.Popen(
-                    ["bash", "-c", command], cwd=cwd, env=_run_env(env), stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=err, start_new_session=True, close_fds=True,
-                )
-                _live[proc.pid] = label
+        # Under the lock, a stop either sees this run in _live or stops it from starting.
+        with _open_output(stdout) as out, _open_output(stderr) as err, _lock:
+            if _stopping.is_set():
+                raise RuntimeError(f"{label}: not started, the batch is stopping")
+            proc = subprocess.Popen(
+                ["bash", "-c", command], cwd=cwd, env=_run_env(env), stdin=subprocess.DEVNULL,
+                stdout=out, stderr=err, start_new_session=True, close_fds=True,
+            )
+            _live[proc.pid] = label
     except OSError as error:
         _emit({"ended": label, "code": None, "signal": None, "startedAt": started, "at": time.time(),
                "error": f"could not start: {error.strerror or error}: {error.filename or 'bash'}"})
