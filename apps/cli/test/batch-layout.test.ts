@@ -93,6 +93,24 @@ describe("a batch with both a per-batch and per-experiment cmdfiles", () => {
   });
 });
 
+describe("a batch SIERRA generated per-batch (a root commands.txt, none in the experiments)", () => {
+  it("numbers --exp-range over the batch's experiments, no paradigm needed", async () => {
+    const root = makeBatch(
+      {},
+      EXPS.map((exp) => `sim /sierra-root/proj/batch/exp-inputs/${exp}/template_run0`),
+    );
+    for (const exp of EXPS) mkdirSync(path.join(root, "exp-inputs", exp), { recursive: true });
+    const dry = await sierra(["--batch-root", root, "--exp-range", "1:1", "--dry-run"]);
+    expect(dry.stderr).toBe("");
+    expect(
+      dry.stdout
+        .trim()
+        .split("\n")
+        .map((line) => line.split("\t")[0]),
+    ).toEqual(["c1-exp1/run0"]);
+  });
+});
+
 describe("a --batch-root that is SIERRA's --sierra-root", () => {
   it("names the batch roots found below it", async () => {
     const sierraRoot = mkdtempSync(path.join(tmpdir(), "sierra-root-"));
