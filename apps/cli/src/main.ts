@@ -52,8 +52,25 @@ Commands:
   sierra <SIERRA's arguments> --pipeline 1 2 3 4 [--sierra-python PATH]
                       run SIERRA's pipeline, stage 2 on our execenvs (see the README)
 
-Exit status: 0 all runs succeeded, 1 a run failed, 2 usage or environment error,
-130/143 interrupted by SIGINT/SIGTERM.`;
+Exit status: 0 all runs succeeded, 1 a run failed, 2 usage or environment error
+(also a failure to write records or outputs), 129/130/143 interrupted by
+SIGHUP/SIGINT/SIGTERM.`;
+
+/** Longest error line printed without --verbose. */
+const MAX_ERROR_LINE = 500;
+
+/**
+ * An error message as one line of at most MAX_ERROR_LINE characters, whole with --verbose.
+ * Its start says what is wrong and its end how to fix it: a cut takes the middle.
+ */
+function errorLine(message: string, verbose: boolean): string {
+  if (verbose) return message;
+  const line = message.replace(/\s*\n\s*/g, " ");
+  if (line.length <= MAX_ERROR_LINE) return line;
+  const head = line.slice(0, 300);
+  const tail = line.slice(-150);
+  return `${head} [${line.length - head.length - tail.length} characters cut; --verbose shows them] ${tail}`;
+}
 
 /** Runs the command line; resolves to the exit status. */
 export async function main(
@@ -78,12 +95,16 @@ export async function main(
     return await runBatch(argv, registry, io, verbose);
   } catch (error) {
     if (isSierraError(error)) {
-      say(`error: ${error.message}`);
+      say(errorLine(`error: ${error.message}`, verbose));
       // A plugin that failed to load: its own stack, for its author.
       if (verbose && error.cause instanceof Error) say(`caused by: ${error.cause.stack}`);
     } else {
       const { message, stack } = error as Error;
-      say(`internal error: ${message}${verbose ? `\n${stack}` : " (run with --verbose for details)"}`);
+      say(
+        verbose
+          ? `internal error: ${message}\n${stack}`
+          : `${errorLine(`internal error: ${message}`, false)} (run with --verbose for details)`,
+      );
     }
     return 2;
   }
@@ -242,7 +263,7 @@ async function runBatch(
   const core = parseOptions(coreOptionsSchema, { ...raw, execenv: entry.execenv.name }, io.env);
   const options = parseOptions(entry.execenv.options, raw, io.env);
   assertCapabilities(entry.execenv, core);
-  const plan = planBatch(core);
+  const plan = planBatch(core, { paradigmGiven: raw.execParallelismParadigm !== undefined });
 
   if (core.dryRun) {
     for (const run of plan.runs) io.stdout.write(`${run.id}\t${run.command}\n`);
@@ -271,8 +292,8 @@ async function runBatch(
     const { message, stack } = result.error as Error;
     reporter.log.info(
       isSierraError(result.error)
-        ? `error: ${message}`
-        : `error: execenv ${entry.execenv.name} failed: ${message}${verbose ? `\n${stack}` : ""}`,
+        ? errorLine(`error: ${message}`, verbose)
+        : `${errorLine(`error: execenv ${entry.execenv.name} failed: ${message}`, verbose)}${verbose ? `\n${stack}` : ""}`,
     );
     // Nothing ran: the error line is all there is to say.
     if (result.succeeded + result.failed.length === 0 && !result.stoppedBy) return result.exitCode;

@@ -43,12 +43,14 @@ export function createReporter({
   let done = 0;
   let failed = 0;
   let running = 0;
+  let stopping = false;
   let startedAt = Date.now();
   let write = (line: string): void => {
     stream.write(`${line}\n`);
   };
   let tick = () => {};
   let finish = () => {};
+  let dropBar = () => {};
 
   const log: Logger = {
     info: (message) => write(`sierra: ${message}`),
@@ -59,7 +61,9 @@ export function createReporter({
   const status = () => {
     const elapsed = Date.now() - startedAt;
     const eta = done > 0 ? formatSeconds((elapsed / done) * (total - done)) : "?";
-    return `${done}/${total} done, ${failed} failed, ${running} running, ${formatSeconds(elapsed)} elapsed, ETA ${eta}`;
+    // Once stopping, the rest will not run: no ETA.
+    const tail = stopping ? "stopping" : `ETA ${eta}`;
+    return `${done}/${total} done, ${failed} failed, ${running} running, ${formatSeconds(elapsed)} elapsed, ${tail}`;
   };
 
   return {
@@ -87,9 +91,16 @@ export function createReporter({
         finish = () => {
           tick();
           bars.stop();
+          tick = () => {};
+          finish = () => {};
           write = (line) => {
             stream.write(`${line}\n`);
           };
+        };
+        // Removed before the stop: the last frame drawn would show an ETA.
+        dropBar = () => {
+          bars.remove(bar);
+          finish();
         };
       } else {
         log.info(`${runs} runs, ${jobs} at a time`);
@@ -102,10 +113,17 @@ export function createReporter({
       running += 1;
       tick();
     },
+    batchStopping() {
+      stopping = true;
+      // The live bar's ETA would count runs that will not run: plain lines from here on.
+      dropBar();
+    },
     runEnded(run, record) {
       running = Math.max(0, running - 1);
       done += 1;
-      if (record.exitCode !== 0) {
+      if (record.stopped) {
+        log.info(`${run.id} stopped (${record.stopped})`);
+      } else if (record.exitCode !== 0) {
         failed += 1;
         log.info(describeFailure(run, record));
       } else {

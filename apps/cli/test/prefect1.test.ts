@@ -150,7 +150,9 @@ describe("prefect1.localagent", { timeout: 180_000 }, () => {
         [0, null, "SIGTERM"],
         [1, null, "SIGKILL"],
       ]);
-      expect(result.stderr).toMatch(/0 succeeded, 2 failed, 1 not run/);
+      expect(result.stderr).toMatch(
+        new RegExp(`0 succeeded, 0 failed, 2 stopped \\(${signal}\\), 1 not run`),
+      );
     },
   );
 

@@ -1,8 +1,10 @@
 // Progress as a user sees it: a live bar on a terminal (a real pseudo-terminal through
 // util-linux `script`), plain lines otherwise.
+
+import { commandLine } from "@sierra-exec/execenv-testkit";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { makeBatch, SIERRA, sierra } from "./helpers.js";
+import { commandsWith, makeBatch, newMarker, processesWith, SIERRA, sierra, waitFor } from "./helpers.js";
 
 describe("progress", () => {
   it("draws done/failed/running, elapsed and ETA on a terminal", async () => {
@@ -17,6 +19,31 @@ describe("progress", () => {
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toMatch(/\d+\/9 done \| [01] failed \| [0-2] running \| \d+s \| ETA/);
     expect(result.stdout).toMatch(/9\/9 done \| 1 failed \| 0 running/);
+  });
+
+  it("drops the bar and its ETA once interrupted, and reports the runs as stopped", async () => {
+    const root = makeBatch({ e: Array(6).fill("sleep 300") });
+    const marker = newMarker();
+    const command = `${process.execPath} ${SIERRA} --batch-root ${root} --exec-jobs-per-node 2`;
+    const { CI: _, ...env } = process.env;
+    const cli = execa("script", ["-qfec", command, "/dev/null"], {
+      env: { ...env, SIERRA_TEST_MARKER: marker },
+      extendEnv: false,
+      reject: false,
+    });
+    const sierraPid = () =>
+      processesWith(marker).find((pid) => commandLine(pid).startsWith(`${process.execPath} ${SIERRA}`));
+    await waitFor(
+      () => commandsWith(marker).filter((line) => line === "sleep 300").length === 2,
+      "the runs to start",
+    );
+    process.kill(sierraPid() as number, "SIGINT");
+    const result = await cli;
+    expect(result.exitCode).toBe(130);
+    const afterStop = result.stdout.slice(result.stdout.indexOf("SIGINT: stopping"));
+    expect(afterStop).toMatch(/e\/run0 stopped \(SIGINT\)/);
+    expect(afterStop).toMatch(/0 succeeded, 0 failed, 2 stopped \(SIGINT\), 4 not run/);
+    expect(afterStop).not.toMatch(/ETA/);
   });
 
   it("prints plain lines when not on a terminal", async () => {

@@ -39,7 +39,12 @@ describe.each([
     expect(stopped).toHaveLength(2);
     for (const record of stopped) expect(record.signal).toBe("SIGKILL");
     expect(result.stderr).toMatch(new RegExp(`interrupted by ${signal}`));
-    expect(result.stderr).toMatch(/1 succeeded, 2 failed, 1 not run/);
+    // Stopped by the signal: not failures of their own, and no ETA once stopping.
+    expect(result.stderr).toMatch(new RegExp(`1 succeeded, 0 failed, 2 stopped \\(${signal}\\), 1 not run`));
+    expect(result.stderr).not.toMatch(/failed \(killed/);
+    const afterStop = result.stderr.slice(result.stderr.indexOf(`${signal}: stopping`));
+    expect(afterStop).not.toMatch(/ETA/);
+    for (const record of stopped) expect(record.stopped).toBe(signal);
   });
 });
 
@@ -101,5 +106,49 @@ describe("a CLI killed with SIGKILL", () => {
     expect(records.map((r) => r.run).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(records.every((r) => r.exitCode === 0 && r.attempt === 1)).toBe(true);
     await sleep(0);
+  });
+});
+
+describe("a run's daemon that left its process group and session", () => {
+  // `setsid` puts the daemon in a session of its own: stopping the run's process group misses it.
+  const daemon =
+    'setsid sleep 300 < /dev/null > /dev/null 2>&1 & touch "$SIERRA_BATCH_ROOT/started-$SIERRA_RUN"';
+  const daemons = (marker: string) => commandsWith(marker).filter((command) => command === "sleep 300");
+
+  it.each([
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const)("does not outlive %s", async (signal, status) => {
+    const root = makeBatch({ a: [`${daemon}; sleep 60`, `${daemon}; sleep 60`] });
+    const marker = newMarker();
+    const cli = sierra(["--batch-root", root, "--exec-jobs-per-node", "2"], { marker });
+    await waitFor(() => daemons(marker).length === 2, "the daemons to start");
+    cli.kill(signal);
+    expect((await cli).exitCode).toBe(status);
+    expect(processesWith(marker)).toEqual([]);
+  });
+
+  it("does not outlive --exec-strict", async () => {
+    const root = makeBatch({
+      a: [
+        `${daemon}; until [ -f "$SIERRA_BATCH_ROOT/started-1" ]; do sleep 0.05; done; exit 7`,
+        `${daemon}; sleep 60`,
+      ],
+    });
+    const marker = newMarker();
+    const result = await sierra(["--batch-root", root, "--exec-jobs-per-node", "2", "--exec-strict"], {
+      marker,
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/a\/run1 stopped \(strict\)/);
+    expect(processesWith(marker)).toEqual([]);
+  });
+
+  it("does not outlive the end of the batch", async () => {
+    const root = makeBatch({ a: [daemon] });
+    const marker = newMarker();
+    const result = await sierra(["--batch-root", root], { marker });
+    expect(result.exitCode).toBe(0);
+    expect(processesWith(marker)).toEqual([]);
   });
 });

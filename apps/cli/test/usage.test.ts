@@ -51,6 +51,16 @@ const cases: Array<[string, string[], RegExp]> = [
     ["--batch-root", batch, "--execenv", "pbs"],
     /unknown execenv "pbs": not a built-in \(local, hpc\.local, prefect\.localserver, prefectserver\.local, prefect1\.localagent, slurm, hpc\.slurm\)/,
   ],
+  [
+    "a SIERRA execenv we do not ship",
+    ["--batch-root", batch, "--execenv=hpc.pbs"],
+    /^sierra: error: execenv hpc\.pbs is one of SIERRA's, which sierra-exec does not ship: use one of local \(hpc\.local\), prefect\.localserver \(prefectserver\.local\), prefect1\.localagent/,
+  ],
+  [
+    "another one",
+    ["--batch-root", batch, "--execenv", "robot.turtlebot3"],
+    /execenv robot\.turtlebot3 is one of SIERRA's/,
+  ],
   ["an unknown option", ["--batch-root", batch, "--exec-fast"], /unknown option '--exec-fast'/],
   ["a stray argument", ["--batch-root", batch, "extra"], /too many arguments/],
   [
@@ -88,6 +98,21 @@ describe("bad input through the CLI", () => {
   });
 });
 
+describe("a long error", () => {
+  it("is one line of a few hundred characters at most; --verbose prints it whole", async () => {
+    const long = `/nonexistent/${"d".repeat(2000)}`;
+    const result = await sierra(["--batch-root", long]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.split("\n")).toHaveLength(1);
+    expect(result.stderr.length).toBeLessThanOrEqual(520);
+    expect(result.stderr).toMatch(
+      /^sierra: error: batch root \/nonexistent\/d+ \[\d+ characters cut; --verbose shows them\] d+ does not exist: pass the directory stage 1 generated$/,
+    );
+    const verbose = await sierra(["--batch-root", long, "--verbose"]);
+    expect(verbose.stderr).toContain(`${long} does not exist`);
+  });
+});
+
 describe("options of another execenv", () => {
   const other = defineExecEnv({
     name: "elsewhere",
@@ -112,6 +137,7 @@ describe("information", () => {
   it("--help lists core options; with --execenv, the plugin's too", async () => {
     const plain = await sierra(["--help"]);
     expect(plain.exitCode).toBe(0);
+    expect(plain.stdout).toMatch(/129\/130\/143 interrupted by\s+SIGHUP\/SIGINT\/SIGTERM/);
     expect(plain.stdout).toMatch(/--exec-jobs-per-node <N>/);
     const local = await sierra(["--execenv=hpc.local", "--help"]);
     expect(local.stdout).toMatch(/Options of execenv local:[\s\S]*--kill-grace <SECONDS>/);

@@ -35,7 +35,11 @@ export interface ExecEnvContext<Options> {
    * Then start no new run, stop the running ones, report their ends and return.
    */
   signal: AbortSignal;
-  /** Unique to this invocation: mark the processes and resources you create with it. */
+  /**
+   * Unique to this invocation: mark the processes and resources you create with it. A
+   * process whose environment has `SIERRA_EXEC_ID=<executionId>` (EXECUTION_MARKER) is
+   * stopped at the end of the batch, also if it left its process group or session.
+   */
   executionId: string;
   /** Registers clean-up that runs after tear-down whatever happened, last registered first. */
   onCleanup(cleanup: () => void | Promise<void>): void;

@@ -1,22 +1,42 @@
 // Executes a planned batch on an execenv. Every execenv goes through here: the lifecycle
 // hooks, run records, --exec-strict, the parallelism paradigm, signals and clean-up.
 import { randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, openSync } from "node:fs";
+import { hostname } from "node:os";
+import path from "node:path";
 import type { z } from "zod";
 import type { Experiment } from "./batch.js";
+import { type BatchLock, lockBatchRoot } from "./batch-lock.js";
 import { assertCapabilities } from "./capabilities.js";
 import type { CoreOptions } from "./core-options.js";
+import { isSierraError, type SierraError } from "./errors.js";
 import type { ExecEnv, ExecEnvContext, ExecuteContext, Logger, RunOutcome, RunStart } from "./exec-env.js";
+import { stopMarkedProcesses } from "./marked-processes.js";
 import type { BatchPlan } from "./plan.js";
 import type { Run } from "./run.js";
 import { RecordWriter, type RunRecord, recordSucceeded } from "./run-records.js";
+import { writeFailure } from "./write-failure.js";
 
-export type StopReason = { kind: "signal"; signal: NodeJS.Signals } | { kind: "strict"; run: Run };
+/** Why a batch stopped early: a signal, --exec-strict after a failed run, or an error of ours (a full disk). */
+export type StopReason =
+  | { kind: "signal"; signal: NodeJS.Signals }
+  | { kind: "strict"; run: Run }
+  | { kind: "error"; error: unknown };
+
+/** The environment variable that marks every process of a batch: its value is the executionId. */
+export const EXECUTION_MARKER = "SIERRA_EXEC_ID";
+
+/** How a stopped run's record names the stop: `SIGINT`, `strict` or `error`. */
+const stopLabel = (reason: StopReason) => (reason.kind === "signal" ? reason.signal : reason.kind);
 
 /** Receives what happens, for progress displays. */
 export interface BatchObserver {
   batchStarted?(info: { runs: number; jobs: number }): void;
   runStarted?(run: Run): void;
+  /** `record.stopped` is set for a run the batch stopped. */
   runEnded?(run: Run, record: RunRecord): void;
+  /** The batch is stopping early: no run starts any more. */
+  batchStopping?(reason: StopReason): void;
 }
 
 export interface BatchResult {
@@ -24,6 +44,8 @@ export interface BatchResult {
   exitCode: number;
   succeeded: number;
   failed: RunRecord[];
+  /** Runs the batch stopped (a signal, --exec-strict, an error of ours): not failures of their own. */
+  stopped: RunRecord[];
   /** Selected runs that never started (stopped early, or left out by the execenv). */
   notRun: number;
   durationMs: number;
@@ -55,19 +77,42 @@ interface RunGroup {
   runs: Run[];
 }
 
-function groupRuns(plan: BatchPlan, paradigm: CoreOptions["execParallelismParadigm"]): RunGroup[] {
+function groupRuns(
+  runs: Run[],
+  all: readonly Experiment[],
+  paradigm: CoreOptions["execParallelismParadigm"],
+): RunGroup[] {
   const byExp = new Map<string, Run[]>();
-  for (const run of plan.runs) {
+  for (const run of runs) {
     const runs = byExp.get(run.exp);
     if (runs) runs.push(run);
     else byExp.set(run.exp, [run]);
   }
-  const experiments = plan.batch.experiments.filter((experiment) => byExp.has(experiment.name));
-  if (paradigm === "per-batch") return [{ experiments, runs: plan.runs }];
+  const experiments = all.filter((experiment) => byExp.has(experiment.name));
+  if (paradigm === "per-batch") return [{ experiments, runs }];
   return experiments.map((experiment) => ({
     experiments: [experiment],
     runs: byExp.get(experiment.name) ?? [],
   }));
+}
+
+/** For a run that could not start: the failure to make its output files, if that is why. */
+function unwritableOutputs(run: Run): SierraError | undefined {
+  for (const file of [run.stdout, run.stderr]) {
+    if (!file) continue;
+    const dir = path.dirname(file);
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      return writeFailure(dir, error);
+    }
+    try {
+      closeSync(openSync(file, "a"));
+    } catch (error) {
+      return writeFailure(file, error);
+    }
+  }
+  return undefined;
 }
 
 export async function executeBatch<Schema extends z.ZodObject, State>(
@@ -80,8 +125,10 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
   let stoppedBy: StopReason | undefined;
   const stop = (reason: StopReason) => {
     // A signal during a strict stop still decides the exit status.
+    const first = !stoppedBy;
     if (!stoppedBy || reason.kind === "signal") stoppedBy = reason;
     controller.abort(reason);
+    if (first) observer.batchStopping?.(reason);
   };
   const onSignal = (signal: NodeJS.Signals) => {
     if (stoppedBy?.kind === "signal") log.warn(`${signal}: already stopping, cleaning up`);
@@ -109,10 +156,20 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
     onCleanup: (cleanup) => cleanups.push(cleanup),
   };
 
+  const host = hostname();
   let records: RecordWriter | undefined;
+  let recording = true;
+  let error: unknown;
+  /** A failure to write records or outputs stops the batch as --exec-strict does, exit 2. */
+  const writeFailed = (failure: unknown) => {
+    error ??= failure;
+    recording = false; // after a torn line, a later record would be torn too: write none
+    stop({ kind: "error", error: failure });
+  };
   const startTimes = new Map<string, number>();
   const ended = new Set<string>();
   const failed: RunRecord[] = [];
+  const stopped: RunRecord[] = [];
   let succeeded = 0;
 
   const runStarted = (run: Run, start?: RunStart) => {
@@ -121,8 +178,15 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
     observer.runStarted?.(run);
   };
   const runEnded = (run: Run, outcome: RunOutcome) => {
-    if (ended.has(run.id) || !records) return;
+    if (ended.has(run.id)) return;
     ended.add(run.id);
+    const unwritable = outcome.error !== undefined && outcome.exitCode === null && unwritableOutputs(run);
+    if (unwritable) {
+      // The run could not start because its output files cannot be made: the disk failed, not the run.
+      startTimes.delete(run.id);
+      writeFailed(unwritable);
+      return;
+    }
     const finishedMs = outcome.finishedAt?.getTime() ?? Date.now();
     const startMs = outcome.startedAt?.getTime() ?? startTimes.get(run.id) ?? finishedMs;
     startTimes.delete(run.id);
@@ -137,14 +201,21 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
       durationMs: finishedMs - startMs,
       attempt: (plan.history?.attempts(run) ?? 0) + 1,
       execenv: execenv.name,
-      host: outcome.host ?? records.host,
+      host: outcome.host ?? host,
       stdout: run.stdout,
       stderr: run.stderr,
       ...(outcome.error ? { error: outcome.error } : {}),
+      ...(stoppedBy && outcome.exitCode !== 0 ? { stopped: stopLabel(stoppedBy) } : {}),
     };
-    records.write(record, run.seq);
+    try {
+      if (recording) records?.write(record, run.seq);
+    } catch (failure) {
+      writeFailed(failure);
+    }
     if (recordSucceeded(record)) {
       succeeded += 1;
+    } else if (record.stopped) {
+      stopped.push(record);
     } else {
       failed.push(record);
       if (core.execStrict) stop({ kind: "strict", run });
@@ -152,7 +223,6 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
     observer.runEnded?.(run, record);
   };
 
-  let error: unknown;
   const guard = async (step: () => unknown) => {
     try {
       await step();
@@ -164,8 +234,14 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
 
   let setupCalled = false;
   let state: State | undefined;
+  let lock: BatchLock | undefined;
   await guard(async () => {
     if (plan.runs.length === 0) return;
+    try {
+      lock = lockBatchRoot(plan.batch.root, log);
+    } catch (failure) {
+      throw isSierraError(failure) ? failure : writeFailure(plan.batch.root, failure);
+    }
     log.debug(`${execenv.name}: check (execution ${base.executionId})`);
     await execenv.check?.(base);
     if (controller.signal.aborted) return;
@@ -180,7 +256,13 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
       runStarted,
       runEnded,
     };
-    for (const group of groupRuns(plan, core.execParallelismParadigm)) {
+    // Every run carries the batch's marker, whichever execenv starts it: the last sweep
+    // finds what runs left behind by it.
+    const runs = plan.runs.map((run) => ({
+      ...run,
+      env: { ...run.env, [EXECUTION_MARKER]: base.executionId },
+    }));
+    for (const group of groupRuns(runs, plan.batch.experiments, core.execParallelismParadigm)) {
       if (controller.signal.aborted) break;
       const setUp: Experiment[] = [];
       try {
@@ -208,11 +290,15 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
     await guard(() => execenv.teardownBatch?.(base, state));
   }
   for (const cleanup of cleanups.reverse()) await guard(cleanup);
+  // Last, whatever a run started that left its process group or session (a daemon) and
+  // still carries the batch's marker, which execenvs put in their runs' environment.
+  await guard(() => stopMarkedProcesses(EXECUTION_MARKER, base.executionId));
   records?.close();
+  await guard(() => lock?.release());
   for (const signal of signals) process.off(signal, onSignal);
   input.signal?.removeEventListener("abort", onAbort);
 
-  const notRun = plan.runs.length - succeeded - failed.length;
+  const notRun = plan.runs.length - succeeded - failed.length - stopped.length;
   const reason = stoppedBy as StopReason | undefined;
   const exitCode =
     reason?.kind === "signal"
@@ -226,6 +312,7 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
     exitCode,
     succeeded,
     failed,
+    stopped,
     notRun,
     durationMs: Date.now() - startedAt,
     ...(reason ? { stoppedBy: reason } : {}),

@@ -1,7 +1,16 @@
 // Public surface of @sierra-exec/core: what the CLI and every execenv (built-in or
 // third-party) build on.
 export { z } from "zod";
-export { BATCH_CMDFILE_EXP, type Batch, discoverBatch, type Experiment, parseCmdfile } from "./batch.js";
+export {
+  BATCH_CMDFILE_EXP,
+  type Batch,
+  type DiscoverSettings,
+  discoverBatch,
+  type Experiment,
+  type Paradigm,
+  parseCmdfile,
+} from "./batch.js";
+export { type BatchLock, LOCK_FILE, lockBatchRoot } from "./batch-lock.js";
 export {
   assertCapabilities,
   type Capabilities,
@@ -33,6 +42,7 @@ export {
 export {
   type BatchObserver,
   type BatchResult,
+  EXECUTION_MARKER,
   type ExecuteBatchInput,
   executeBatch,
   type StopReason,
@@ -60,3 +70,4 @@ export {
   runsJsonlPath,
 } from "./run-records.js";
 export { Watchdog } from "./watchdog.js";
+export { writeFailure } from "./write-failure.js";

@@ -31,6 +31,22 @@ export interface LoadExecEnvSettings {
   cwd: string;
 }
 
+/**
+ * SIERRA's own execenvs (sierra-research 1.5.16, sierra/plugins/execenv/): a name of
+ * these that no built-in or installed package takes is one we do not ship, not a package
+ * to install.
+ */
+const SIERRA_EXECENVS = [
+  "hpc.local",
+  "hpc.slurm",
+  "hpc.pbs",
+  "hpc.adhoc",
+  "hpc.awsbatch",
+  "prefectserver.local",
+  "prefectserver.dockerremote",
+  "robot.turtlebot3",
+];
+
 /** `./env.mjs`, `../x/env.js`, `/abs/env.js`, or anything ending in .js, .mjs or .cjs. */
 const MODULE_PATH = /^(\.{1,2}[\\/]|[\\/])|\.[cm]?js$/;
 
@@ -119,6 +135,17 @@ async function loadPackage(
   if (declared) located = locatePackage([declared.packageName], from);
   if (!located) {
     const builtins = registry.list().flatMap(({ execenv }) => [execenv.name, ...(execenv.aliases ?? [])]);
+    if (SIERRA_EXECENVS.includes(spec)) {
+      const ours = registry
+        .list()
+        .map(
+          ({ execenv }) =>
+            `${execenv.name}${execenv.aliases?.length ? ` (${execenv.aliases.join(", ")})` : ""}`,
+        );
+      throw new SierraError(
+        `execenv ${spec} is one of SIERRA's, which sierra-exec does not ship: use one of ${ours.join(", ")}, or write one (sierra new execenv NAME)`,
+      );
+    }
     throw new SierraError(
       `unknown execenv ${JSON.stringify(spec)}: not a built-in (${builtins.join(", ")}), and no package ${candidates.join(" or ")} is installed in ${from.join(" or ")}: install one (npm i -D ${candidates.at(-1)}), or give a module path such as ./my-env.mjs`,
     );

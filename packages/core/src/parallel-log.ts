@@ -3,11 +3,12 @@
 // and resumes with `--resume-failed`. Those logs are read here as run history, so that our
 // --exec-resume skips what SIERRA's last stage 2 ran; and ours are written there, so that
 // SIERRA's --exec-resume skips what we ran.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { constants, hostname } from "node:os";
 import path from "node:path";
 import { BATCH_CMDFILE_EXP, type Batch } from "./batch.js";
 import type { RunHistory, RunRecord } from "./run-records.js";
+import { writeAll, writeFailure } from "./write-failure.js";
 
 export const JOBLOG_HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
 
@@ -148,15 +149,19 @@ export class ParallelLogWriter {
     const trimmed = command.trim();
     const scope = this.scopes.find((s) => s.runs.get(trimmed)?.exp === exp && s.lines.includes(trimmed));
     if (!scope) return;
-    let fd = this.open.get(scope.file);
-    if (fd === undefined) {
-      mkdirSync(path.dirname(scope.file), { recursive: true });
-      const append = !this.fresh && existsSync(scope.file);
-      fd = openSync(scope.file, append ? "a" : "w");
-      if (!append) writeSync(fd, JOBLOG_HEADER);
-      this.open.set(scope.file, fd);
+    try {
+      let fd = this.open.get(scope.file);
+      if (fd === undefined) {
+        mkdirSync(path.dirname(scope.file), { recursive: true });
+        const append = !this.fresh && existsSync(scope.file);
+        fd = openSync(scope.file, append ? "a" : "w");
+        if (!append) writeAll(fd, JOBLOG_HEADER);
+        this.open.set(scope.file, fd);
+      }
+      writeAll(fd, `${scope.lines.indexOf(trimmed) + 1}\t${line}`);
+    } catch (error) {
+      throw writeFailure(scope.file, error);
     }
-    writeSync(fd, `${scope.lines.indexOf(trimmed) + 1}\t${line}`);
   }
 
   close(): void {

@@ -16,8 +16,15 @@ export interface BatchPlan {
   history: RunHistory | undefined;
 }
 
-export function planBatch(core: CoreOptions): BatchPlan {
-  const batch = discoverBatch(core.batchRoot);
+/**
+ * `paradigmGiven`: whether the user chose --exec-parallelism-paradigm (the CLI knows);
+ * if not, a batch with both a per-batch and per-experiment cmdfiles is refused.
+ */
+export function planBatch(
+  core: CoreOptions,
+  { paradigmGiven = true }: { paradigmGiven?: boolean } = {},
+): BatchPlan {
+  const batch = discoverBatch(core.batchRoot, { paradigm: core.execParallelismParadigm, paradigmGiven });
   const experiments = selectExperiments(batch, core.expRange);
   const history = core.execResume ? withParallelLogs(readRunHistory(batch.root), batch) : undefined;
   const all = batchRuns(batch, core.execDevnull);

@@ -73,9 +73,18 @@ async function withLock<T>(lock: string, work: () => Promise<T>, signal?: AbortS
   }
 }
 
+/** The last non-blank line of a file, for an error message. */
+const lastLine = (file: string) =>
+  readFileSyncOr(file)
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .at(-1);
+
 /**
  * Returns the environment for `spec`, creating it with `python -m venv` and pip first if
- * needed (pip's progress goes to `log`). Throws a SierraError naming what failed.
+ * needed: one progress line on `log`, naming the file that takes the output of venv and
+ * pip (`<dir>.log`). Throws a SierraError naming what failed and that file.
  */
 export async function ensurePythonEnv(
   spec: PythonEnvSpec,
@@ -97,26 +106,27 @@ export async function ensurePythonEnv(
       if (existsSync(path.join(dir, COMPLETE))) return result;
       rmSync(dir, { recursive: true, force: true });
       const { execa } = await import("execa");
+      const logFile = `${dir}.log`;
+      writeFileSync(logFile, "");
       const step = async (what: string, file: string, args: string[]) => {
-        const child = execa(file, args, {
-          all: true,
+        const output = { file: logFile, append: true } as const;
+        const outcome = await execa(file, args, {
+          stdin: "ignore",
+          stdout: output,
+          stderr: output,
           reject: false,
           ...(signal ? { cancelSignal: signal } : {}),
         });
-        for await (const line of child.iterable({ from: "all" })) {
-          if (/^(Collecting|Installing|Successfully)/.test(line)) log.info(`  ${line}`);
-          else log.debug(line);
-        }
-        const outcome = await child;
         if (outcome.exitCode !== 0) {
+          const why = lastLine(logFile) ?? (outcome.shortMessage ?? "").split("\n")[0];
           throw new SierraError(
-            `could not provision ${spec.name} into ${dir}: ${what} failed (${(outcome.shortMessage ?? "").split("\n")[0]}); check that ${python} works and PyPI is reachable, or point the execenv at an existing installation`,
+            `could not provision ${spec.name} into ${dir}: ${what} failed (${why}; all its output in ${logFile}): check that ${python} works and PyPI is reachable, or point the execenv at an existing installation`,
           );
         }
       };
       await step("creating the virtual environment", python, ["-m", "venv", dir]);
       // Announced once the interpreter has proven usable: a bad one is a single error line.
-      log.info(`provisioning ${spec.requirements.join(" ")} into ${dir} (once)`);
+      log.info(`provisioning ${spec.requirements.join(" ")} into ${dir} (once; pip's output in ${logFile})`);
       const args = ["-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"];
       if (spec.constraints) {
         const file = path.join(dir, "constraints.txt");

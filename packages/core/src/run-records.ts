@@ -1,11 +1,12 @@
 // The run records: statistics/exec/runs.jsonl (one JSON object per attempt) and a GNU
 // parallel joblog. Each line is written as its run ends, so a crash loses no finished run.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
 import { constants, hostname } from "node:os";
 import path from "node:path";
 import type { Batch } from "./batch.js";
 import { JOBLOG_HEADER, ParallelLogWriter } from "./parallel-log.js";
 import type { Run } from "./run.js";
+import { writeAll, writeFailure } from "./write-failure.js";
 
 export interface RunRecord {
   exp: string;
@@ -23,6 +24,8 @@ export interface RunRecord {
   stderr: string | null;
   /** Why the run could not start or has no exit status, when that is the case. */
   error?: string;
+  /** Set when the batch stopped the run: the signal it got (`SIGINT`), `strict` or `error`. */
+  stopped?: string;
 }
 
 export const recordSucceeded = (record: Pick<RunRecord, "exitCode">) => record.exitCode === 0;
@@ -69,15 +72,19 @@ export function readRunHistory(batchRoot: string): RunHistory {
 
 /** Opens a record file for appending; after a torn last line, starts on a fresh line. */
 function openAppend(file: string, fresh: boolean, header = ""): number {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const exists = !fresh && existsSync(file) && statSync(file).size > 0;
-  const fd = openSync(file, fresh ? "w" : "a+");
-  if (!exists) {
-    if (header) writeSync(fd, header);
-  } else if (!readFileSync(file, "utf8").endsWith("\n")) {
-    writeSync(fd, "\n");
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const exists = !fresh && existsSync(file) && statSync(file).size > 0;
+    const fd = openSync(file, fresh ? "w" : "a+");
+    if (!exists) {
+      if (header) writeAll(fd, header);
+    } else if (!readFileSync(file, "utf8").endsWith("\n")) {
+      writeAll(fd, "\n");
+    }
+    return fd;
+  } catch (error) {
+    throw writeFailure(file, error);
   }
-  return fd;
 }
 
 /** Seconds with milliseconds, padded as GNU parallel pads them. */
@@ -85,6 +92,8 @@ const seconds = (ms: number, width = 0) => (ms / 1000).toFixed(3).padStart(width
 
 export class RecordWriter {
   readonly host = hostname();
+  private readonly jsonlPath: string;
+  private readonly joblogPath: string;
   private readonly jsonl: number;
   private readonly joblog: number;
   private readonly parallelLogs: ParallelLogWriter | undefined;
@@ -94,20 +103,31 @@ export class RecordWriter {
    * the batch, also writes SIERRA's hpc.local joblogs (parallel-log.ts).
    */
   constructor(batchRoot: string, fresh: boolean, batch?: Batch) {
-    this.jsonl = openAppend(runsJsonlPath(batchRoot), fresh);
-    this.joblog = openAppend(joblogPath(batchRoot), fresh, JOBLOG_HEADER);
+    this.jsonlPath = runsJsonlPath(batchRoot);
+    this.joblogPath = joblogPath(batchRoot);
+    this.jsonl = openAppend(this.jsonlPath, fresh);
+    this.joblog = openAppend(this.joblogPath, fresh, JOBLOG_HEADER);
     this.parallelLogs = batch && new ParallelLogWriter(batch, fresh);
   }
 
+  /** Appends the record to both files; a failure to write is a SierraError naming the file. */
   write(record: RunRecord, seq: number): void {
-    writeSync(this.jsonl, `${JSON.stringify(record)}\n`);
+    try {
+      writeAll(this.jsonl, `${JSON.stringify(record)}\n`);
+    } catch (error) {
+      throw writeFailure(this.jsonlPath, error);
+    }
     const startMs = Date.parse(record.startedAt);
     const received = record.stdout && existsSync(record.stdout) ? statSync(record.stdout).size : 0;
     const exitval = record.exitCode ?? (record.signal ? 0 : -1);
     const signal = record.signal ? signalNumber(record.signal) : 0;
     const command = record.command.replace(/[\t\n]/g, " ");
     const line = `:\t${seconds(startMs)}\t${seconds(record.durationMs, 10)}\t0\t${received}\t${exitval}\t${signal}\t${command}\n`;
-    writeSync(this.joblog, `${seq}\t${line}`);
+    try {
+      writeAll(this.joblog, `${seq}\t${line}`);
+    } catch (error) {
+      throw writeFailure(this.joblogPath, error);
+    }
     this.parallelLogs?.write(record.exp, record.command, line);
   }
 

@@ -11,9 +11,12 @@ export interface Run {
   /** 1-based position of the run in the whole batch; stable across resumes (joblog `Seq`). */
   seq: number;
   command: string;
-  /** Working directory: the experiment's input directory. */
+  /** Working directory: the experiment's input directory (the batch root for the per-batch cmdfile). */
   cwd: string;
-  /** Variables to add to the caller's environment: SIERRA_BATCH_ROOT, SIERRA_EXP, SIERRA_RUN. */
+  /**
+   * Variables to add to the caller's environment: SIERRA_BATCH_ROOT, SIERRA_EXP, SIERRA_RUN,
+   * and (from executeBatch) SIERRA_EXEC_ID, the batch's marker that its last sweep looks for.
+   */
   env: Record<string, string>;
   /** Files for the run's stdout and stderr, or null with --exec-devnull. The execenv creates their directory. */
   stdout: string | null;
@@ -36,7 +39,7 @@ export function batchRuns(batch: Batch, devnull: boolean): Run[] {
         index,
         seq,
         command,
-        cwd: experiment.dir,
+        cwd: experiment.cwd,
         env: {
           SIERRA_BATCH_ROOT: batch.root,
           SIERRA_EXP: experiment.name,

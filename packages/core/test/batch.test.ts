@@ -25,16 +25,44 @@ describe("batch discovery", () => {
     expect(parseCmdfile("one\r\n\n   \n# no\n  # indented comment\n two \n")).toEqual(["one", " two "]);
   });
 
-  it("orders experiments naturally, ignores dirs without a cmdfile, puts _batch last", () => {
-    const batch = discoverBatch(batchWith(["c1-exp10", "c1-exp2", "c1-exp1", "c2-exp0"], true));
+  it("per-exp: orders experiments naturally, ignores dirs without a cmdfile", () => {
+    const root = batchWith(["c1-exp10", "c1-exp2", "c1-exp1", "c2-exp0"], true);
+    const batch = discoverBatch(root, { paradigm: "per-exp" });
     expect(batch.experiments.map((e) => [e.name, e.index])).toEqual([
       ["c1-exp1", 0],
       ["c1-exp2", 1],
       ["c1-exp10", 2],
       ["c2-exp0", 3],
-      [BATCH_CMDFILE_EXP, 4],
     ]);
     expect(batch.experiments[0]?.commands).toEqual(["a", "  b  "]);
+    expect(batch.experiments[0]?.cwd).toBe(path.join(root, "exp-inputs", "c1-exp1"));
+  });
+
+  it("per-batch: runs the root cmdfile, its lines go to the experiment they name, the rest to _batch last", () => {
+    const root = batchWith(["e10", "e2"], true);
+    writeFileSync(
+      path.join(root, "commands.txt"),
+      [
+        `sim ${root}/exp-inputs/e2/run0`,
+        "setup",
+        `sim ${root}/exp-inputs/e10/run0`,
+        `sim ${root}/exp-inputs/e2/run1`,
+      ].join("\n"),
+    );
+    const batch = discoverBatch(root, { paradigm: "per-batch" });
+    expect(batch.experiments.map((e) => [e.name, e.index, e.commands.length, e.cwd])).toEqual([
+      ["e2", 0, 2, root],
+      ["e10", 1, 1, root],
+      ["no-cmdfile", 2, 0, root],
+      [BATCH_CMDFILE_EXP, 3, 1, root],
+    ]);
+    expect(batch.experiments[0]?.commands).toEqual([
+      `sim ${root}/exp-inputs/e2/run0`,
+      `sim ${root}/exp-inputs/e2/run1`,
+    ]);
+    expect(() => discoverBatch(root, { paradigmGiven: false })).toThrow(
+      /has both a per-batch cmdfile .*commands\.txt\) and per-experiment ones .*--exec-parallelism-paradigm per-batch or per-exp/,
+    );
   });
 
   it("numbers runs per experiment and seq across the batch", () => {

@@ -1,5 +1,5 @@
 // Provisions a real virtual environment from PyPI (a small package), twice at once.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -12,11 +12,16 @@ describe("managed Python environments", () => {
   it("creates one once, even when two callers ask at the same time", async () => {
     const env = { SIERRA_CACHE_DIR: mkdtempSync(path.join(tmpdir(), "cache-")) };
     const spec = { name: "six", requirements: ["six==1.16.0"] };
+    const progress: string[] = [];
+    const logging = { ...log, info: (line: string) => progress.push(line) };
     const [a, b] = await Promise.all([
-      ensurePythonEnv(spec, { log, env }),
-      ensurePythonEnv(spec, { log, env }),
+      ensurePythonEnv(spec, { log: logging, env }),
+      ensurePythonEnv(spec, { log: logging, env }),
     ]);
     expect(a).toEqual(b);
+    // One progress line, naming the file with pip's output.
+    expect(progress).toEqual([`provisioning six==1.16.0 into ${a.dir} (once; pip's output in ${a.dir}.log)`]);
+    expect(readFileSync(`${a.dir}.log`, "utf8")).toMatch(/Successfully installed six-1\.16\.0/);
     const probe = await execa(a.python, ["-c", "import six; print(six.__version__)"]);
     expect(probe.stdout).toBe("1.16.0");
     const said: string[] = [];

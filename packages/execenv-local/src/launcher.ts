@@ -4,7 +4,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import type { ExecuteContext, Run } from "@sierra-exec/core";
-import { SierraError, stopProcessGroup } from "@sierra-exec/core";
+import { EXECUTION_MARKER, SierraError, stopProcessGroup } from "@sierra-exec/core";
 
 export const LAUNCHER = new URL("../python/launcher.py", import.meta.url).pathname;
 
@@ -15,7 +15,7 @@ export interface LauncherSettings {
   killGrace: number;
   /** Stop at the first failed run, before its slot is refilled. */
   strict: boolean;
-  /** Put in every run's environment, to find what the batch started. */
+  /** Put in every run's environment (EXECUTION_MARKER): core's last sweep finds what runs left. */
   executionId: string;
 }
 
@@ -75,7 +75,7 @@ export class Launcher {
       {
         detached: true,
         stdio: "pipe",
-        env: { ...process.env, SIERRA_EXEC_ID: executionId },
+        env: { ...process.env, [EXECUTION_MARKER]: executionId },
       },
     );
     const launcher = new Launcher(child, settings);

@@ -1,7 +1,7 @@
 // The conformance suite: the whole execution contract, checked against one execenv with
 // real processes through the core's executeBatch, from the plugin author's vitest.
 import { randomUUID } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -61,7 +61,8 @@ const lines = (file: string) => readFileSync(file, "utf8").trim().split("\n");
  * Declares a vitest suite that runs batches on `execenv` and checks the execution
  * contract: layout and environment, outputs, records, exit statuses, the exact
  * concurrency cap, both parallelism paradigms, resume, strict stop, cancellation reaching
- * grandchildren, and that nothing the execenv started is left after any batch. A
+ * grandchildren, and that nothing the execenv started is left after any batch, also
+ * processes that left their run's process group or session (not checked for remote execenvs). A
  * capability the execenv does not declare is checked to be refused instead.
  */
 export function describeExecEnvConformance(execenv: ExecEnv, settings: ConformanceOptions = {}): void {
@@ -125,16 +126,13 @@ export function describeExecEnvConformance(execenv: ExecEnv, settings: Conforman
       "runs every line in its experiment's directory, with the caller's environment and SIERRA_*",
       async () => {
         const probe = `printf '%s\\n' "$SIERRA_EXP" "$SIERRA_RUN" "$SIERRA_BATCH_ROOT" "$(pwd)" "$${MARKER_VARIABLE}" > "$SIERRA_BATCH_ROOT/env-$SIERRA_EXP-$SIERRA_RUN"`;
-        const root = makeBatch({ "c1-exp2": ["# a comment", "", probe, probe], "c1-exp10": [probe] }, [
-          probe,
-        ]);
+        const root = makeBatch({ "c1-exp2": ["# a comment", "", probe, probe], "c1-exp10": [probe] });
         const result = await run(root);
         expect(result.exitCode).toBe(0);
         const expected = [
           ["c1-exp2", 0, path.join(root, "exp-inputs/c1-exp2")],
           ["c1-exp2", 1, path.join(root, "exp-inputs/c1-exp2")],
           ["c1-exp10", 0, path.join(root, "exp-inputs/c1-exp10")],
-          ["_batch", 0, root],
         ] as const;
         for (const [exp, index, cwd] of expected) {
           expect(lines(path.join(root, `env-${exp}-${index}`))).toEqual([
@@ -157,6 +155,30 @@ export function describeExecEnvConformance(execenv: ExecEnv, settings: Conforman
           });
           expect(Date.parse(record.finishedAt) - Date.parse(record.startedAt)).toBe(record.durationMs);
         }
+      },
+      timeout,
+    );
+
+    it(
+      "runs a per-batch cmdfile's lines as runs of the experiments they name, in the batch root",
+      async () => {
+        const probe = (tag: string) =>
+          `printf '%s\\n' "$SIERRA_EXP" "$SIERRA_RUN" "$(pwd)" > "$SIERRA_BATCH_ROOT/env-${tag}"`;
+        const root = makeBatch({});
+        mkdirSync(path.join(root, "exp-inputs/e0"), { recursive: true });
+        mkdirSync(path.join(root, "exp-inputs/e1"), { recursive: true });
+        writeFileSync(
+          path.join(root, "commands.txt"),
+          [
+            `${probe("x")} # ${root}/exp-inputs/e1/in`,
+            `${probe("y")} # ${root}/exp-inputs/e1/in`,
+            probe("z"),
+          ].join("\n"),
+        );
+        expect((await run(root)).exitCode).toBe(0);
+        expect(lines(path.join(root, "env-x"))).toEqual(["e1", "0", root]);
+        expect(lines(path.join(root, "env-y"))).toEqual(["e1", "1", root]);
+        expect(lines(path.join(root, "env-z"))).toEqual(["_batch", "0", root]);
       },
       timeout,
     );
@@ -311,6 +333,44 @@ export function describeExecEnvConformance(execenv: ExecEnv, settings: Conforman
           expect(records.map((r) => r.run).sort()).toEqual([0, 1]);
           for (const record of records) expect(record.exitCode).not.toBe(0);
           expect(existsSync(path.join(root, "started-2"))).toBe(false);
+        },
+        timeout,
+      );
+
+    // Processes that left their run's process group and session (daemons) are found by
+    // the batch's marker in their environment, which core sweeps after every batch.
+    if (local)
+      it(
+        "after any stop (end of batch, --exec-strict, SIGINT) nothing a run started is left, also what left its session",
+        async () => {
+          const daemon =
+            'setsid sleep 300 < /dev/null > /dev/null 2>&1 & touch "$SIERRA_BATCH_ROOT/started-$SIERRA_RUN"';
+          // run() checks after each batch that no process carrying the suite's marker is left.
+          const ended = makeBatch({ a: [`${daemon}; exit 0`] });
+          expect((await run(ended)).exitCode).toBe(0);
+
+          if (capabilities.strictStop) {
+            const strict = makeBatch({
+              a: [
+                `${daemon}; until [ -f "$SIERRA_BATCH_ROOT/started-1" ]; do sleep 0.05; done; exit 7`,
+                `${daemon}; sleep 300`,
+              ],
+            });
+            expect((await run(strict, { execStrict: true })).exitCode).toBe(1);
+          }
+
+          if (capabilities.cancellation) {
+            const root = makeBatch({ a: [`${daemon}; sleep 300`, `${daemon}; sleep 300`] });
+            const controller = new AbortController();
+            const done = run(root, {}, controller.signal);
+            await waitFor(
+              () => existsSync(path.join(root, "started-0")) && existsSync(path.join(root, "started-1")),
+              "two runs to start their daemons",
+              timeout / 3,
+            );
+            controller.abort("SIGINT");
+            expect((await done).exitCode).toBe(130);
+          }
         },
         timeout,
       );
