@@ -6,7 +6,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { constants, hostname } from "node:os";
 import path from "node:path";
-import { BATCH_CMDFILE_EXP, type Batch } from "./batch.js";
+import type { Batch } from "./batch.js";
 import type { RunHistory, RunRecord } from "./run-records.js";
 import { writeAll, writeFailure } from "./write-failure.js";
 
@@ -35,9 +35,12 @@ const rawLines = (file: string) => {
   return lines.map((line) => line.trim());
 };
 
-/** The joblogs SIERRA would write for this batch, each with the runs its lines stand for. */
+/**
+ * The joblogs SIERRA would write for this batch, each with the runs its lines stand for:
+ * the per-batch cmdfile's where discovery took the batch from it (every run's working
+ * directory is then the batch root), else each experiment's.
+ */
 function scopes(batch: Batch): Scope[] {
-  const result: Scope[] = [];
   const byCommand = (exps: Batch["experiments"]) => {
     const runs = new Map<string, { exp: string; run: number }>();
     for (const experiment of exps) {
@@ -47,22 +50,21 @@ function scopes(batch: Batch): Scope[] {
     }
     return runs;
   };
-  if (existsSync(rootCmdfile(batch))) {
-    result.push({
-      file: parallelLogPath(batch.root),
-      lines: rawLines(rootCmdfile(batch)),
-      runs: byCommand(batch.experiments),
-    });
+  if (batch.experiments.every((experiment) => experiment.cwd === batch.root)) {
+    if (!existsSync(rootCmdfile(batch))) return [];
+    return [
+      {
+        file: parallelLogPath(batch.root),
+        lines: rawLines(rootCmdfile(batch)),
+        runs: byCommand(batch.experiments),
+      },
+    ];
   }
-  for (const experiment of batch.experiments) {
-    if (experiment.name === BATCH_CMDFILE_EXP) continue;
-    result.push({
-      file: parallelLogPath(batch.root, experiment.name),
-      lines: rawLines(path.join(experiment.dir, "commands.txt")),
-      runs: byCommand([experiment]),
-    });
-  }
-  return result;
+  return batch.experiments.map((experiment) => ({
+    file: parallelLogPath(batch.root, experiment.name),
+    lines: rawLines(path.join(experiment.dir, "commands.txt")),
+    runs: byCommand([experiment]),
+  }));
 }
 
 const signalName = (number: number) =>

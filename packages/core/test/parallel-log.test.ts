@@ -19,7 +19,7 @@ const line = (seq: number, startS: number, exitval: number, signal: number, comm
   `${seq}\t:\t${startS.toFixed(3)}\t     1.000\t0\t0\t${exitval}\t${signal}\t${command}\n`;
 
 describe("SIERRA hpc.local's joblogs as run history", () => {
-  it("maps lines to runs by command, per experiment and for the per-batch cmdfile; the last attempt counts", () => {
+  it("maps an experiment's joblog lines to its runs by command; the last attempt counts", () => {
     const root = makeBatch({ a: ["echo a0", "echo a1"], b: ["echo b0"] });
     mkdirSync(path.join(root, "scratch/a"), { recursive: true });
     writeFileSync(
@@ -29,17 +29,27 @@ describe("SIERRA hpc.local's joblogs as run history", () => {
         line(1, 100, 0, 0, "echo a0") +
         line(2, 200, 0, 0, "echo a1"),
     );
-    // a per-batch joblog naming b's command (SIERRA's per-batch cmdfile) and an unknown one
-    writeFileSync(
-      parallelLogPath(root),
-      JOBLOG_HEADER + line(1, 100, -1, 15, "echo b0") + line(2, 100, 0, 0, "rm -rf x"),
-    );
-    writeFileSync(path.join(root, "commands.txt"), "echo b0\nrm -rf x\n");
     const history = withParallelLogs(readRunHistory(root), discoverBatch(root));
     expect(history.last({ exp: "a", index: 0 })?.exitCode).toBe(0);
     expect(history.last({ exp: "a", index: 1 })).toMatchObject({ exitCode: 0, attempt: 2 });
     expect(history.attempts({ exp: "a", index: 1 })).toBe(2);
+    expect(history.last({ exp: "b", index: 0 })).toBeUndefined();
+  });
+
+  it("maps the per-batch joblog's lines to the experiments they name, and to _batch", () => {
+    const root = makeBatch({});
+    for (const exp of ["a", "b"]) mkdirSync(path.join(root, "exp-inputs", exp), { recursive: true });
+    const b0 = "cd exp-inputs/b && echo b0";
+    writeFileSync(path.join(root, "commands.txt"), `${b0}\nrm -rf x\n`);
+    mkdirSync(path.join(root, "scratch"), { recursive: true });
+    writeFileSync(
+      parallelLogPath(root),
+      JOBLOG_HEADER + line(1, 100, -1, 15, b0) + line(2, 100, 0, 0, "rm -rf x"),
+    );
+    const history = withParallelLogs(readRunHistory(root), discoverBatch(root));
     expect(history.last({ exp: "b", index: 0 })).toMatchObject({ exitCode: null, signal: "SIGTERM" });
+    expect(history.last({ exp: "_batch", index: 0 })).toMatchObject({ exitCode: 0, command: "rm -rf x" });
+    expect(history.last({ exp: "a", index: 0 })).toBeUndefined();
   });
 
   it("our record wins unless the joblog's attempt ended later", () => {
