@@ -44,6 +44,11 @@ describe("the batch root lock", () => {
     const marker = newMarker();
     const cli = sierra(["--batch-root", root, "--exec-jobs-per-node", "2"], { marker });
     await waitFor(() => existsSync(path.join(root, "count-1")), "the batch to start");
+    // Run 0 has ended once its record is written: then a resume must not run it again.
+    await waitFor(
+      () => existsSync(path.join(root, "statistics/exec/runs.jsonl")) && readRecords(root).length === 1,
+      "run 0's record",
+    );
     cli.kill("SIGKILL");
     await cli;
     await waitFor(() => processesWith(marker).length === 0, "the runs to be stopped", 10_000);
