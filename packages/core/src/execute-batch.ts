@@ -32,9 +32,9 @@ export interface BatchResult {
   error?: unknown;
 }
 
-export interface ExecuteBatchInput<Schema extends z.ZodObject, State> {
+export interface ExecuteBatchInput<Schema extends z.ZodObject, State, Found = unknown> {
   plan: BatchPlan;
-  execenv: ExecEnv<Schema, State>;
+  execenv: ExecEnv<Schema, State, Found>;
   options: z.output<Schema>;
   core: CoreOptions;
   log: Logger;
@@ -70,8 +70,8 @@ function groupRuns(plan: BatchPlan, paradigm: CoreOptions["execParallelismParadi
   }));
 }
 
-export async function executeBatch<Schema extends z.ZodObject, State>(
-  input: ExecuteBatchInput<Schema, State>,
+export async function executeBatch<Schema extends z.ZodObject, State, Found>(
+  input: ExecuteBatchInput<Schema, State, Found>,
 ): Promise<BatchResult> {
   const { plan, execenv, core, log, observer = {} } = input;
   assertCapabilities(execenv, core);
@@ -167,11 +167,11 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
   await guard(async () => {
     if (plan.runs.length === 0) return;
     log.debug(`${execenv.name}: check (execution ${base.executionId})`);
-    await execenv.check?.(base);
+    const found = (await execenv.check?.(base)) as Found;
     if (controller.signal.aborted) return;
     setupCalled = true;
     log.debug(`${execenv.name}: set up the batch`);
-    state = await execenv.setupBatch?.(base);
+    state = await execenv.setupBatch?.(base, found);
     records = new RecordWriter(plan.batch.root, !core.execResume);
     observer.batchStarted?.({ runs: plan.runs.length, jobs: core.execJobsPerNode });
     const ctx: ExecuteContext<z.output<Schema>, State> = {

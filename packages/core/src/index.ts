@@ -2,6 +2,7 @@
 // third-party) build on.
 export { z } from "zod";
 export { BATCH_CMDFILE_EXP, type Batch, discoverBatch, type Experiment, parseCmdfile } from "./batch.js";
+export { EXECUTION_MARKER, guardBatch, watchdogGrace } from "./batch-guard.js";
 export {
   assertCapabilities,
   type Capabilities,
@@ -37,6 +38,15 @@ export {
   executeBatch,
   type StopReason,
 } from "./execute-batch.js";
+export {
+  fileTail,
+  HelperProcess,
+  type HelperProcessOptions,
+  KeepAlive,
+  lastLine,
+  OutputTail,
+} from "./helper-process.js";
+export { type Isolation, isolatedEnv, RESTORE_ENV } from "./isolated-env.js";
 export { type LoadExecEnvSettings, loadExecEnv } from "./load-execenv.js";
 export { markedProcesses, stopMarkedProcesses } from "./marked-processes.js";
 export {

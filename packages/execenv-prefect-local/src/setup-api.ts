@@ -27,18 +27,13 @@ export const PARAMETER_SCHEMA = {
   title: "Parameters",
   type: "object",
   properties: {
-    runs: {
-      title: "runs",
-      type: "array",
-      items: { type: "object", additionalProperties: true },
-      position: 0,
-    },
+    runs_file: { title: "runs_file", type: "string", position: 0 },
     jobs: { title: "jobs", type: "integer", default: 1, position: 1 },
     kill_grace_s: { title: "kill_grace_s", type: "number", default: 5, position: 2 },
     strict: { title: "strict", type: "boolean", default: false, position: 3 },
     events: { title: "events", type: "string", default: "events.jsonl", position: 4 },
   },
-  required: ["runs"],
+  required: ["runs_file"],
   definitions: {},
 };
 
