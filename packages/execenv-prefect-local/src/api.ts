@@ -12,6 +12,8 @@ export type StateType = components["schemas"]["StateType"];
 /** SQLite's "database is locked" comes back as 503; Prefect's own client retries it too. */
 const RETRY_STATUS = new Set([429, 502, 503]);
 const CONNECT_ATTEMPTS = 5;
+/** A server that accepts connections but never answers (hung, or not Prefect) is an error too. */
+const ATTEMPT_MS = 60_000;
 
 /**
  * fetch that retries busy answers with backoff (100 ms doubling to 2 s, 25 attempts: bursts
@@ -25,7 +27,7 @@ export const retryingFetch =
     for (let attempt = 1; ; attempt++) {
       const backoff = Math.min(100 * 2 ** (attempt - 1), 2000);
       try {
-        const response = await fetch(request.clone());
+        const response = await fetch(request.clone(), { signal: AbortSignal.timeout(ATTEMPT_MS) });
         if (!RETRY_STATUS.has(response.status) || attempt >= attempts) return response;
       } catch (error) {
         if (attempt >= Math.min(attempts, CONNECT_ATTEMPTS)) throw error;

@@ -196,11 +196,15 @@ export async function executeFlowRun(
       }
       // Short-circuit: the worker is started again only once the server serves.
       if (backend.server.check() && backend.worker.check()) {
-        let answer: Awaited<ReturnType<typeof readFlowRun>> | undefined;
+        // A server that dies during the request is noticed on the next turn: whatever took
+        // its port may never answer.
+        const request = readFlowRun();
+        request.catch(() => {});
+        const died = backend.server.process.exited.then(() => undefined);
+        let answer: Awaited<typeof request> | undefined;
         try {
-          answer = await readFlowRun();
+          answer = await Promise.race([request, died]);
         } catch (error) {
-          // A server that died during the request is noticed on the next turn.
           if (backend.server.process.running) throw error;
         }
         if (answer) {
