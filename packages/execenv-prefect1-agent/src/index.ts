@@ -17,7 +17,7 @@ import { followFlowRun } from "./flow-runs.js";
 import { flowFiles } from "./flow-spec.js";
 import { checkOptions, prefect1OptionsSchema } from "./options.js";
 import { type BatchDirs, batchDirs, HEARTBEAT_SECONDS, prefectEnv } from "./prefect-env.js";
-import { PYTHON_DIR, prefect1Python, probePrefect1 } from "./prefect-install.js";
+import { findPrefect1, PYTHON_DIR, probePrefect1 } from "./prefect-install.js";
 import { Server1Api } from "./server1-api.js";
 import { isA } from "./states.js";
 
@@ -62,7 +62,7 @@ export default defineExecEnv({
   options: prefect1OptionsSchema,
   async check({ options, log, signal }) {
     checkOptions(options);
-    const python = await prefect1Python(options, { log, signal });
+    const python = await findPrefect1(options, { log, signal });
     log.debug(`Prefect ${await probePrefect1(python, !options.prefect1Python)} with ${python}`);
     return python;
   },

@@ -14,7 +14,7 @@ export interface PythonChoice {
 }
 
 /** The interpreter to run Prefect 1 with; provisions the managed venv when none is given. */
-export async function prefect1Python(
+export async function findPrefect1(
   choice: PythonChoice,
   { log, signal }: { log: Logger; signal: AbortSignal },
 ): Promise<string> {

@@ -19,7 +19,7 @@ import { type Backend, startBackend } from "../src/backend/index.js";
 import prefect1 from "../src/index.js";
 import { prefect1OptionsSchema } from "../src/options.js";
 import { batchDirs, prefectEnv } from "../src/prefect-env.js";
-import { prefect1Python } from "../src/prefect-install.js";
+import { findPrefect1 } from "../src/prefect-install.js";
 
 const quiet = { info: () => {}, warn: () => {}, debug: () => {} };
 
@@ -130,7 +130,7 @@ describe("with the real Prefect 1.4.1 agent and flow runner", () => {
   });
 
   it("--agent-running: a local agent that already runs, serving the given label, executes the batch", async () => {
-    const python = await prefect1Python(
+    const python = await findPrefect1(
       { python: "python3" },
       { log: quiet, signal: new AbortController().signal },
     );
