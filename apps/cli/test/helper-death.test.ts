@@ -140,64 +140,40 @@ describe("a helper process that dies mid-batch", () => {
     }
   }, 900_000);
 
-  it("prefect.localserver: kill -9 of its worker: a new worker takes the next flow run, nothing lost or run twice", async () => {
-    const root = makeBatch({
-      a: Array.from({ length: 4 }, () => counted("sleep 2")),
-      b: Array.from({ length: 3 }, () => counted("true")),
-    });
-    const marker = newMarker();
-    const cli = sierra(
-      [
-        "--execenv=prefect.localserver",
-        "--batch-root",
-        root,
-        "--exec-jobs-per-node",
-        "2",
-        "--exec-parallelism-paradigm",
-        "per-exp",
-      ],
-      { marker, ...LONG },
-    );
-    const worker = await helperPid(marker, /prefect worker start/, "the Prefect worker");
-    await waitFor(() => existsSync(path.join(root, "ran")), "the first run", 300_000);
-    process.kill(worker, "SIGKILL");
-    const result = await cli;
-    expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/warning: the Prefect worker exited \(signal SIGKILL\)/);
-    expect(result.stderr).toMatch(/the Prefect worker is back/);
-    expect(result.stderr).toMatch(/flow run b: Completed/);
-    expect(readRecords(root)).toHaveLength(7);
-    expect(ranLines(root)).toEqual(["a/0", "a/1", "a/2", "a/3", "b/0", "b/1", "b/2"]);
-    expect(processesWith(marker)).toEqual([]);
-  }, 900_000);
-
-  it("prefect1.localagent: kill -9 of its agent: a new agent takes the next flow run, nothing lost or run twice", async () => {
-    const root = makeBatch({
-      a: Array.from({ length: 4 }, () => counted("sleep 2")),
-      b: Array.from({ length: 3 }, () => counted("true")),
-    });
-    const marker = newMarker();
-    const cli = sierra(
-      [
-        "--execenv=prefect1.localagent",
-        "--batch-root",
-        root,
-        "--exec-jobs-per-node",
-        "2",
-        "--exec-parallelism-paradigm",
-        "per-exp",
-      ],
-      { marker, ...LONG },
-    );
-    const agent = await helperPid(marker, /prefect agent local start/, "the Prefect 1 agent");
-    await waitFor(() => existsSync(path.join(root, "ran")), "the first run", 300_000);
-    process.kill(agent, "SIGKILL");
-    const result = await cli;
-    expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/warning: the Prefect 1 agent exited \(signal SIGKILL\)/);
-    expect(result.stderr).toMatch(/the Prefect 1 agent is back/);
-    expect(readRecords(root)).toHaveLength(7);
-    expect(ranLines(root)).toEqual(["a/0", "a/1", "a/2", "a/3", "b/0", "b/1", "b/2"]);
-    expect(processesWith(marker)).toEqual([]);
-  }, 900_000);
+  it.each([
+    ["prefect.localserver", "worker", /prefect worker start/, "the Prefect worker"],
+    ["prefect1.localagent", "agent", /prefect agent local start/, "the Prefect 1 agent"],
+  ])(
+    "%s: kill -9 of its %s: a new one takes the next flow run, nothing lost or run twice",
+    async (execenv, _helper, pattern, what) => {
+      const root = makeBatch({
+        a: Array.from({ length: 4 }, () => counted("sleep 2")),
+        b: Array.from({ length: 3 }, () => counted("true")),
+      });
+      const marker = newMarker();
+      const cli = sierra(
+        [
+          `--execenv=${execenv}`,
+          "--batch-root",
+          root,
+          "--exec-jobs-per-node",
+          "2",
+          "--exec-parallelism-paradigm",
+          "per-exp",
+        ],
+        { marker, ...LONG },
+      );
+      const helper = await helperPid(marker, pattern, what);
+      await waitFor(() => existsSync(path.join(root, "ran")), "the first run", 300_000);
+      process.kill(helper, "SIGKILL");
+      const result = await cli;
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(new RegExp(`warning: ${what} exited \\(signal SIGKILL\\)`));
+      expect(result.stderr).toMatch(new RegExp(`${what} is back`));
+      expect(readRecords(root)).toHaveLength(7);
+      expect(ranLines(root)).toEqual(["a/0", "a/1", "a/2", "a/3", "b/0", "b/1", "b/2"]);
+      expect(processesWith(marker)).toEqual([]);
+    },
+    900_000,
+  );
 });
