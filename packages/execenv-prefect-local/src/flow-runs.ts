@@ -89,6 +89,8 @@ export async function executeFlowRun(
   backend: Backend,
 ): Promise<void> {
   const { client } = backend;
+  // The server or worker died for good during an earlier flow run (said then): these runs cannot run.
+  if (backend.server.failure ?? backend.worker.failure) return;
   const number = ++flowRunCount;
   const files = path.join(backend.dir, "flow-runs");
   const events = path.join(files, `${number}.events.jsonl`);

@@ -110,6 +110,8 @@ export default defineExecEnv({
   },
   async execute(runs, ctx) {
     const { options, state } = ctx;
+    // The agent died for good during an earlier flow run (said then): nothing would pick these up.
+    if (state.agent?.alive.failure) return;
     const first = runs[0] as Run;
     const scope = ctx.core.execParallelismParadigm === "per-exp" ? first.exp : "batch";
     const index = state.flowRuns.length + 1;
