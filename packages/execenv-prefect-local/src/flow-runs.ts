@@ -80,6 +80,8 @@ export interface Backend {
 const POLL_MS = 250;
 /** After a cancel: force CANCELLED once the engine is gone (a run cancelled while its engine booted). */
 const FORCE_AFTER_MS = 5000;
+/** Once every run has ended, how long the flow run's own end is waited for. */
+const SETTLE_MS = 30_000;
 
 let flowRunCount = 0;
 
@@ -187,7 +189,27 @@ export async function executeFlowRun(
     follow();
     ctx.log.warn(`${failure}: ${byId.size} of flow run ${name}'s runs did not run to their end`);
   };
-  const readFlowRun = () => client.GET("/flow_runs/{id}", { params: { path: { id: created.id } } });
+  // The flow run's state is read in the background: a server swamped by the task-run events
+  // of a large flow run (SQLite locked) may take minutes to answer, and the runs' records
+  // come from the events file meanwhile.
+  let reading: Promise<void> | undefined;
+  let answered = false;
+  let readError: unknown;
+  const read = () => {
+    reading = (async () => {
+      try {
+        const answer = await client.GET("/flow_runs/{id}", { params: { path: { id: created.id } } });
+        flowRun = must(answer, "reading the flow run");
+        answered = true;
+      } catch (error) {
+        // A server that died is noticed by its process; one that is only slow, answers later.
+        if (backend.server.process.running && (error as Error).name !== "TimeoutError") readError = error;
+      } finally {
+        reading = undefined;
+      }
+    })();
+  };
+  let allEndedAt: number | undefined;
   try {
     for (;;) {
       follow();
@@ -196,21 +218,17 @@ export async function executeFlowRun(
         await giveUp(failure);
         return;
       }
+      if (readError !== undefined) throw readError;
+      // Every run has ended: the flow run's end only names its state, worth a short wait.
+      if (byId.size === 0) allEndedAt ??= Date.now();
+      if (allEndedAt !== undefined && Date.now() - allEndedAt > SETTLE_MS) {
+        ctx.log.debug(`flow run ${name}: every run has ended; the server has not said the flow run has`);
+        break;
+      }
       // Short-circuit: the worker is started again only once the server serves.
-      if (backend.server.check() && backend.worker.check()) {
-        // A server that dies during the request is noticed on the next turn: whatever took
-        // its port may never answer.
-        const request = readFlowRun();
-        request.catch(() => {});
-        const died = backend.server.process.exited.then(() => undefined);
-        let answer: Awaited<typeof request> | undefined;
-        try {
-          answer = await Promise.race([request, died]);
-        } catch (error) {
-          if (backend.server.process.running) throw error;
-        }
-        if (answer) {
-          flowRun = must(answer, "reading the flow run");
+      if (backend.server.check() && backend.worker.check() && !reading) {
+        if (answered) {
+          answered = false;
           const state = describeState(flowRun);
           if (state !== shown) ctx.log.info(`flow run ${name}: ${state}`);
           shown = state;
@@ -244,6 +262,7 @@ export async function executeFlowRun(
               break;
           }
         }
+        read();
       }
       await sleep(POLL_MS);
     }
