@@ -68,7 +68,10 @@ export function deploymentPayload({
     // An explicit engine command: the worker starts the engine directly in its own process
     // group (no workspace supervisor: 1.5-2 s less per flow run, and stopping the worker's
     // group reaches the engine, whose handler stops the runs).
-    job_variables: { command: `${shellQuote(python)} -m prefect.engine` },
+    // The engine's output does not go through the worker (it is in the API and the UI): an
+    // engine writing to the pipe of a worker that died would crash, and a worker that died
+    // is started again while the flow run goes on.
+    job_variables: { command: `${shellQuote(python)} -m prefect.engine`, stream_output: false },
     paused: false,
   };
 }

@@ -98,7 +98,7 @@ describe("set-up payloads", () => {
       work_queue_name: "q",
       enforce_parameter_schema: true,
       pull_steps: [{ "prefect.deployments.steps.set_working_directory": { directory: FLOW_DIR } }],
-      job_variables: { command: "'/opt/my env/bin/python' -m prefect.engine" },
+      job_variables: { command: "'/opt/my env/bin/python' -m prefect.engine", stream_output: false },
     });
     expect(FLOW_DIR).toMatch(/execenv-prefect-local\/python$/);
   });
