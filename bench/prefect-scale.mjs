@@ -2,7 +2,7 @@
 // would run instead) on the same machine in one run: N x `true` at 2 jobs. The 20,000-run
 // batch of prefect.localserver shows that runs reach the flow by reference (a runs file),
 // not as flow-run parameters, which the server caps at 512 KiB (about 2,000 runs).
-// Usage: node bench/prefect-scale.mjs [runs for prefect.localserver, default 20000]
+// Usage: node bench/prefect-scale.mjs [runs for prefect.localserver, default 20000] [--big-only]
 //        (needs a build: npm run setup; provisions Prefect 3 and Prefect 1 once)
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -13,6 +13,7 @@ const work = path.join(here, ".work", "prefect-scale");
 const sierra = path.join(here, "../apps/cli/dist/bin.js");
 const JOBS = 2;
 const BIG = Number(process.argv[2] ?? 20_000);
+const BIG_ONLY = process.argv.includes("--big-only");
 
 function batch(name, runs) {
   const root = path.join(work, name);
@@ -83,13 +84,16 @@ const line = (what, runs, figures) =>
 console.log(
   `N x true at ${JOBS} jobs, --exec-devnull; load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
 );
-const plain = await xargs(1000);
-line("xargs -P 2, 1,000 runs", 1000, plain);
-const local = await ours("prefect.localserver", 1000);
-line("prefect.localserver, 1,000 runs", 1000, local);
-const p1 = await ours("prefect1.localagent", 1000);
-line("prefect1.localagent, 1,000 runs", 1000, p1);
+if (!BIG_ONLY) {
+  const plain = await xargs(1000);
+  line("xargs -P 2, 1,000 runs", 1000, plain);
+  const local = await ours("prefect.localserver", 1000);
+  line("prefect.localserver, 1,000 runs", 1000, local);
+  const p1 = await ours("prefect1.localagent", 1000);
+  line("prefect1.localagent, 1,000 runs", 1000, p1);
+  console.log(
+    `ratio of per-run span to xargs -P 2: prefect.localserver ${(local.span / plain.span).toFixed(1)}x, prefect1.localagent ${(p1.span / plain.span).toFixed(1)}x`,
+  );
+}
 const big = await ours("prefect.localserver", BIG);
 line(`prefect.localserver, ${BIG.toLocaleString("en")} runs`, BIG, big);
-console.log(`
-ratio of per-run span to xargs -P 2: prefect.localserver ${(local.span / plain.span).toFixed(1)}x, prefect1.localagent ${(p1.span / plain.span).toFixed(1)}x`);
