@@ -101,6 +101,28 @@ describe("prefect.localserver", () => {
     expect(existsSync(path.join(root, "scratch/a"))).toBe(false);
   }, 600_000);
 
+  it("a batch whose runs exceed the server's 512 KiB of flow-run parameters runs: runs reach the flow by file", async () => {
+    // 3,000 runs of about 400 bytes each: 1.2 MB as parameters, which the server refuses (HTTP 422).
+    const padding = "x".repeat(300);
+    const root = makeBatch({ a: Array.from({ length: 3000 }, (_, i) => `true ${i} # ${padding}`) });
+    const marker = newMarker();
+    const result = await sierra(
+      [...PREFECT, "--batch-root", root, "--exec-jobs-per-node", "2", "--exec-devnull"],
+      {
+        marker,
+        ...LONG,
+      },
+    );
+    expect(result.exitCode, result.stderr.slice(-2000)).toBe(0);
+    const records = readRecords(root);
+    expect(records).toHaveLength(3000);
+    expect(new Set(records.map((record) => record.run)).size).toBe(3000);
+    expect(records.find((record) => record.run === 2999)?.command).toBe(`true 2999 # ${padding}`);
+    // No line of the CLI's output is longer than a few hundred characters.
+    expect(Math.max(...result.stderr.split("\n").map((line) => line.length))).toBeLessThan(500);
+    expect(processesWith(marker)).toEqual([]);
+  }, 900_000);
+
   it("two batches at once use their own servers; --keep-server serves its UI until Ctrl-C or SIGTERM", async () => {
     const batch = () => makeBatch({ e: Array.from({ length: 4 }, () => "sleep 1") });
     const [rootA, rootB] = [batch(), batch()];

@@ -142,7 +142,8 @@ describe("prefect1.localagent", { timeout: 180_000 }, () => {
       const agent = commandsWith(marker).filter((command) => /prefect agent local start/.test(command));
       const flowRun = commandsWith(marker).filter((command) => /prefect execute flow-run/.test(command));
       expect([agent.length, flowRun.length]).toEqual([1, 1]);
-      cli.kill(signal);
+      // As a user's kill would: execa's own kill adds a SIGKILL after 5 s, cutting the clean-up short.
+      process.kill(cli.pid as number, signal);
       const result = await cli;
       expect(result.exitCode).toBe(status);
       expect(processesWith(marker)).toEqual([]);

@@ -72,7 +72,11 @@ export interface ExecuteContext<Options, State> extends ExecEnvContext<Options> 
   runEnded(run: Run, outcome: RunOutcome): void;
 }
 
-export interface ExecEnvDefinition<Schema extends z.ZodObject = z.ZodObject, State = unknown> {
+export interface ExecEnvDefinition<
+  Schema extends z.ZodObject = z.ZodObject,
+  State = unknown,
+  Found = unknown,
+> {
   /** What `--execenv` names, e.g. `local`. */
   name: string;
   /** Other accepted names, e.g. SIERRA's `hpc.local`. */
@@ -86,9 +90,13 @@ export interface ExecEnvDefinition<Schema extends z.ZodObject = z.ZodObject, Sta
    * default. Options that need a missing capability are refused before anything runs.
    */
   capabilities?: Partial<Capabilities>;
-  /** Is the environment usable? Throw a SierraError saying what is missing and how to fix it. */
-  check?(ctx: ExecEnvContext<z.output<Schema>>): void | Promise<void>;
-  setupBatch?(ctx: ExecEnvContext<z.output<Schema>>): State | Promise<State>;
+  /**
+   * Is the environment usable? Throw a SierraError saying what is missing and how to fix it.
+   * What it returns (e.g. the interpreter it found) is handed to `setupBatch`.
+   */
+  check?(ctx: ExecEnvContext<z.output<Schema>>): Found | Promise<Found>;
+  /** `found`: what `check` returned (undefined without a `check`). */
+  setupBatch?(ctx: ExecEnvContext<z.output<Schema>>, found: Found): State | Promise<State>;
   setupExperiment?(
     experiment: Experiment,
     ctx: ExecuteContext<z.output<Schema>, State>,
@@ -107,8 +115,8 @@ export interface ExecEnvDefinition<Schema extends z.ZodObject = z.ZodObject, Sta
   teardownBatch?(ctx: ExecEnvContext<z.output<Schema>>, state: State | undefined): void | Promise<void>;
 }
 
-export interface ExecEnv<Schema extends z.ZodObject = z.ZodObject, State = unknown>
-  extends ExecEnvDefinition<Schema, State> {
+export interface ExecEnv<Schema extends z.ZodObject = z.ZodObject, State = unknown, Found = unknown>
+  extends ExecEnvDefinition<Schema, State, Found> {
   /** The plugin API version the execenv was built for (`PLUGIN_API_VERSION` of its core). */
   apiVersion: number;
   capabilities: Capabilities;
@@ -118,9 +126,9 @@ export interface ExecEnv<Schema extends z.ZodObject = z.ZodObject, State = unkno
  * Declares an execenv: records the plugin API version, fills in the default capabilities,
  * and keeps the option types flowing from the schema into every hook.
  */
-export function defineExecEnv<Schema extends z.ZodObject, State = undefined>(
-  definition: ExecEnvDefinition<Schema, State>,
-): ExecEnv<Schema, State> {
+export function defineExecEnv<Schema extends z.ZodObject, State = undefined, Found = undefined>(
+  definition: ExecEnvDefinition<Schema, State, Found>,
+): ExecEnv<Schema, State, Found> {
   return {
     apiVersion: PLUGIN_API_VERSION,
     ...definition,

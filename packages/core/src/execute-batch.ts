@@ -6,12 +6,12 @@ import { hostname } from "node:os";
 import path from "node:path";
 import type { z } from "zod";
 import type { Experiment } from "./batch.js";
+import { EXECUTION_MARKER, sweepBatch } from "./batch-guard.js";
 import { type BatchLock, lockBatchRoot } from "./batch-lock.js";
 import { assertCapabilities } from "./capabilities.js";
 import type { CoreOptions } from "./core-options.js";
 import { isSierraError, type SierraError } from "./errors.js";
 import type { ExecEnv, ExecEnvContext, ExecuteContext, Logger, RunOutcome, RunStart } from "./exec-env.js";
-import { stopMarkedProcesses } from "./marked-processes.js";
 import type { BatchPlan } from "./plan.js";
 import type { Run } from "./run.js";
 import { RecordWriter, type RunRecord, recordSucceeded } from "./run-records.js";
@@ -22,9 +22,6 @@ export type StopReason =
   | { kind: "signal"; signal: NodeJS.Signals }
   | { kind: "strict"; run: Run }
   | { kind: "error"; error: unknown };
-
-/** The environment variable that marks every process of a batch: its value is the executionId. */
-export const EXECUTION_MARKER = "SIERRA_EXEC_ID";
 
 /** How a stopped run's record names the stop: `SIGINT`, `strict` or `error`. */
 const stopLabel = (reason: StopReason) => (reason.kind === "signal" ? reason.signal : reason.kind);
@@ -54,9 +51,9 @@ export interface BatchResult {
   error?: unknown;
 }
 
-export interface ExecuteBatchInput<Schema extends z.ZodObject, State> {
+export interface ExecuteBatchInput<Schema extends z.ZodObject, State, Found = unknown> {
   plan: BatchPlan;
-  execenv: ExecEnv<Schema, State>;
+  execenv: ExecEnv<Schema, State, Found>;
   options: z.output<Schema>;
   core: CoreOptions;
   log: Logger;
@@ -115,8 +112,8 @@ function unwritableOutputs(run: Run): SierraError | undefined {
   return undefined;
 }
 
-export async function executeBatch<Schema extends z.ZodObject, State>(
-  input: ExecuteBatchInput<Schema, State>,
+export async function executeBatch<Schema extends z.ZodObject, State, Found>(
+  input: ExecuteBatchInput<Schema, State, Found>,
 ): Promise<BatchResult> {
   const { plan, execenv, core, log, observer = {} } = input;
   assertCapabilities(execenv, core);
@@ -243,11 +240,11 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
       throw isSierraError(failure) ? failure : writeFailure(plan.batch.root, failure);
     }
     log.debug(`${execenv.name}: check (execution ${base.executionId})`);
-    await execenv.check?.(base);
+    const found = (await execenv.check?.(base)) as Found;
     if (controller.signal.aborted) return;
     setupCalled = true;
     log.debug(`${execenv.name}: set up the batch`);
-    state = await execenv.setupBatch?.(base);
+    state = await execenv.setupBatch?.(base, found);
     records = new RecordWriter(plan.batch.root, !core.execResume, plan.batch);
     observer.batchStarted?.({ runs: plan.runs.length, jobs: core.execJobsPerNode });
     const ctx: ExecuteContext<z.output<Schema>, State> = {
@@ -292,7 +289,7 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
   for (const cleanup of cleanups.reverse()) await guard(cleanup);
   // Last, whatever a run started that left its process group or session (a daemon) and
   // still carries the batch's marker, which execenvs put in their runs' environment.
-  await guard(() => stopMarkedProcesses(EXECUTION_MARKER, base.executionId));
+  await guard(() => sweepBatch(base.executionId, log));
   records?.close();
   await guard(() => lock?.release());
   for (const signal of signals) process.off(signal, onSignal);

@@ -10,6 +10,7 @@ export {
   type Paradigm,
   parseCmdfile,
 } from "./batch.js";
+export { EXECUTION_MARKER, guardBatch, sweepBatch, watchdogGrace } from "./batch-guard.js";
 export { type BatchLock, LOCK_FILE, lockBatchRoot } from "./batch-lock.js";
 export {
   assertCapabilities,
@@ -42,11 +43,19 @@ export {
 export {
   type BatchObserver,
   type BatchResult,
-  EXECUTION_MARKER,
   type ExecuteBatchInput,
   executeBatch,
   type StopReason,
 } from "./execute-batch.js";
+export {
+  fileTail,
+  HelperProcess,
+  type HelperProcessOptions,
+  KeepAlive,
+  lastLine,
+  OutputTail,
+} from "./helper-process.js";
+export { type Isolation, isolatedEnv, RESTORE_ENV } from "./isolated-env.js";
 export { type LoadExecEnvSettings, loadExecEnv } from "./load-execenv.js";
 export { markedProcesses, stopMarkedProcesses } from "./marked-processes.js";
 export {

@@ -54,12 +54,12 @@ function memoryExecEnv(hooks: Hooks = {}, capabilities?: Partial<Capabilities>) 
       calls.push("check");
       return hooks.check?.(ctx);
     },
-    setupBatch: async (ctx) => {
+    setupBatch: async (ctx, found) => {
       calls.push("setupBatch");
       ctx.onCleanup(() => {
         calls.push("cleanup:setupBatch");
       });
-      return (await hooks.setupBatch?.(ctx)) ?? "state";
+      return (await hooks.setupBatch?.(ctx, found)) ?? "state";
     },
     setupExperiment: (experiment, ctx) => {
       calls.push(`setupExperiment:${experiment.name}`);
@@ -141,6 +141,20 @@ describe("executeBatch: hook order", () => {
       "cleanup:setupBatch",
     ]);
     expect(result).toMatchObject({ exitCode: 0, succeeded: 3, failed: [], notRun: 0 });
+  });
+
+  it("hands what check found to setupBatch", async () => {
+    const root = batchRoot(["true"]);
+    let handed: unknown;
+    const { execenv } = memoryExecEnv({
+      check: () => "the backend check found",
+      setupBatch: (_ctx, found) => {
+        handed = found;
+        return "state";
+      },
+    });
+    expect((await execute(root, execenv)).exitCode).toBe(0);
+    expect(handed).toBe("the backend check found");
   });
 
   it("per-exp: each experiment set up, executed and torn down before the next", async () => {

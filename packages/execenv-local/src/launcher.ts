@@ -4,7 +4,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import type { ExecuteContext, Run } from "@sierra-exec/core";
-import { EXECUTION_MARKER, SierraError, stopProcessGroup } from "@sierra-exec/core";
+import { EXECUTION_MARKER, OutputTail, SierraError, stopProcessGroup } from "@sierra-exec/core";
 
 export const LAUNCHER = new URL("../python/launcher.py", import.meta.url).pathname;
 
@@ -42,16 +42,15 @@ export class Launcher {
   private drained: (() => void) | undefined;
   private readonly exited: Promise<void>;
 
-  private stderr = "";
+  /** What the launcher said last on stderr: quoted when it dies. */
+  private readonly stderr = new OutputTail();
 
   private constructor(
     private readonly child: ChildProcessWithoutNullStreams,
     settings: LauncherSettings,
   ) {
     child.stdin.on("error", () => {});
-    child.stderr.setEncoding("utf8").on("data", (text: string) => {
-      this.stderr = (this.stderr + text).slice(-2000);
-    });
+    child.stderr.setEncoding("utf8").on("data", (text: string) => this.stderr.push(text));
     this.exited = new Promise((resolve) => {
       child.once("error", resolve);
       child.once("close", resolve);
@@ -83,7 +82,7 @@ export class Launcher {
     const [first] = (await Promise.race([once(lines, "line"), once(lines, "close")])) as [string?];
     if (!first?.startsWith('{"ready"')) {
       await launcher.exited;
-      const why = launcher.stderr.trim().split("\n").at(-1);
+      const why = launcher.stderr.lastLine();
       throw new SierraError(
         `the local execenv needs Python 3.9+ (tried ${JSON.stringify(python)}${why ? `: ${why}` : ""}): install python3 or pass --python PATH`,
       );
@@ -116,13 +115,24 @@ export class Launcher {
     }
   }
 
+  private get gone(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  /** One line: how the launcher ended and the last line of its stderr. */
+  private death(): string {
+    const how = this.child.signalCode ? `signal ${this.child.signalCode}` : `status ${this.child.exitCode}`;
+    const said = this.stderr.lastLine();
+    return `the run launcher exited unexpectedly (${how})${said ? `: ${said}` : ""}`;
+  }
+
   private send(messages: object[]): void {
     this.child.stdin.write(`${messages.map((message) => JSON.stringify(message)).join("\n")}\n`);
   }
 
   /** Executes `runs`; resolves when each has ended, or been dropped by a stop. */
   async execute(runs: readonly Run[], ctx: ExecuteContext<unknown, unknown>): Promise<void> {
-    if (this.child.exitCode !== null) throw new Error("the run launcher is no longer running");
+    if (this.gone) throw new Error(this.death());
     for (const run of runs) this.pending.set(run.id, { run, ctx });
     const done = new Promise<void>((resolve) => {
       this.drained = resolve;
@@ -142,9 +152,7 @@ export class Launcher {
     if (ctx.signal.aborted) stop();
     await done;
     ctx.signal.removeEventListener("abort", stop);
-    if (this.child.exitCode !== null && !ctx.signal.aborted) {
-      throw new Error(`the run launcher exited unexpectedly (status ${this.child.exitCode})`);
-    }
+    if (this.gone && !ctx.signal.aborted) throw new Error(this.death());
   }
 
   /** Lets the launcher exit once idle; stops its group if it does not. */

@@ -2,8 +2,9 @@
 
 Deployed as `flow.py:sierra`; the deployment's pull step makes this file's directory the
 working directory. Parameters (sent with each flow run):
-  runs: [{"label": "<exp>/run<i>", "command", "cwd", "env": {...}, "stdout", "stderr"}]
-        (stdout/stderr null: discard)
+  runs_file: a JSON file of the runs, [{"label": "<exp>/run<i>", "command", "cwd",
+        "env": {...}, "stdout", "stderr"}] (stdout/stderr null: discard); by reference,
+        because the server refuses parameters over 512 KiB (a few thousand runs)
   jobs: exactly this many runs execute at once (the thread pool's size)
   kill_grace_s: seconds between TERM and KILL when runs are stopped
   strict: stop at the first failed run: start no other, stop the running ones
@@ -50,13 +51,18 @@ def _emit(event: dict[str, Any]) -> None:
 
 
 def _run_env(extra: dict[str, str]) -> dict[str, str]:
-    """The caller's environment: the worker's, without what the execenv added (listed in
-    SIERRA_PREFECT_ADDED) or Prefect set for the engine, with the caller's own PREFECT_*
-    values (kept aside in SIERRA_PREFECT_CALLER) restored."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    for key in json.loads(env.pop("SIERRA_PREFECT_ADDED", "[]")):
-        env.pop(key, None)
-    env.update(json.loads(env.pop("SIERRA_PREFECT_CALLER", "{}")))
+    """The caller's environment: the worker's, without any PREFECT_* (the execenv's or what
+    Prefect set for the engine), with what the execenv replaced restored (core's
+    SIERRA_RESTORE_ENV: {"prefix", "caller": {key: value or null}})."""
+    env = dict(os.environ)
+    restore = json.loads(env.pop("SIERRA_RESTORE_ENV", '{"prefix": "PREFECT_", "caller": {}}'))
+    for key in [key for key in env if key.startswith(restore["prefix"])]:
+        del env[key]
+    for key, value in restore["caller"].items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     env.update({str(k): str(v) for k, v in extra.items()})
     return env
 
@@ -132,9 +138,11 @@ def run(label: str, command: str, cwd: str, env: dict[str, str], stdout: Optiona
 
 
 @flow(name="sierra", persist_result=False, log_prints=False)
-def sierra(runs: list[dict[str, Any]], jobs: int = 1, kill_grace_s: float = 5.0, strict: bool = False,
+def sierra(runs_file: str, jobs: int = 1, kill_grace_s: float = 5.0, strict: bool = False,
            events: str = "events.jsonl"):
     _settings.update(events=events, grace=kill_grace_s, strict=strict)
+    with open(runs_file, encoding="utf-8") as source:
+        runs: list[dict[str, Any]] = json.load(source)
     with ThreadPoolTaskRunner(max_workers=jobs) as runner:
         try:
             futures = [

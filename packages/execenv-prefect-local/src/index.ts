@@ -5,17 +5,16 @@ import { once } from "node:events";
 import path from "node:path";
 import {
   defineExecEnv,
+  guardBatch,
+  type HelperProcess,
+  KeepAlive,
   killGraceOption,
-  markedProcesses,
-  stopMarkedProcesses,
-  Watchdog,
   z,
 } from "@sierra-exec/core";
 import { connect, type PrefectClient } from "./api.js";
 import { executeFlowRun } from "./flow-runs.js";
-import { MARKER } from "./prefect-env.js";
-import { findPrefect, type PrefectInstall, templateDatabase } from "./prefect-install.js";
-import { type PrefectProcess, PrefectServer } from "./server.js";
+import { findPrefect, templateDatabase } from "./prefect-install.js";
+import { PrefectServer } from "./server.js";
 import { setUpDeployment } from "./setup-api.js";
 import { startWorker } from "./worker.js";
 
@@ -57,15 +56,14 @@ export const prefectLocalOptionsSchema = z.object({
 
 export interface PrefectLocalState {
   server: PrefectServer;
-  worker: PrefectProcess;
   client: PrefectClient;
   deploymentId: string;
+  /** The batch's server and worker processes, started again if they die mid-batch. */
+  serverAlive: KeepAlive;
+  worker: KeepAlive;
   /** The batch's Prefect state: PREFECT_HOME, database, logs, events files. */
   dir: string;
 }
-
-// check() finds Prefect and setupBatch() uses it: found once per process and option.
-const installs = new Map<string, Promise<PrefectInstall>>();
 
 export default defineExecEnv({
   name: "prefect.localserver",
@@ -77,47 +75,30 @@ export default defineExecEnv({
   capabilities: { resume: true, strictStop: true, cancellation: true, perRunLogs: true, remote: false },
 
   async check({ options, log, signal }) {
-    const key = options.prefectPython ?? "";
-    if (!installs.has(key)) {
-      const found = findPrefect(options.prefectPython, { log, signal });
-      installs.set(key, found);
-      found.catch(() => installs.delete(key));
-    }
-    await templateDatabase(await (installs.get(key) as Promise<PrefectInstall>), { log });
+    const install = await findPrefect(options.prefectPython, { log, signal });
+    return { install, template: await templateDatabase(install, { log }) };
   },
 
-  async setupBatch({ options, batch, log, signal, executionId, onCleanup }) {
-    const install = await (installs.get(options.prefectPython ?? "") as Promise<PrefectInstall>);
+  async setupBatch(ctx, { install, template }) {
+    const { options, batch, log, signal, executionId, onCleanup } = ctx;
     const dir = path.join(batch.root, "scratch", ".prefect", executionId);
-    // Dismissed after everything else, once nothing is left for it to stop. Its grace lets
-    // the flow's own stop (TERM, KILL after --kill-grace) finish before the groups are KILLed.
-    const watchdog = await Watchdog.start(install.python, executionId, Math.max(5, options.killGrace + 3));
-    onCleanup(() => watchdog.dismiss());
-    // Last of all: whatever of this batch is still alive (an engine or run that escaped its group).
-    onCleanup(async () => {
-      const left = await stopMarkedProcesses(MARKER, executionId);
-      if (left.length > 0) log.debug(`clean-up: stopped ${left.length} leftover processes`);
-      const still = markedProcesses(MARKER, executionId);
-      if (still.length > 0) log.warn(`clean-up: processes ${still.join(", ")} of this batch are still alive`);
-    });
+    const watchdog = await guardBatch(install.python, options.killGrace, ctx);
     const since = (from: number) => `${((Date.now() - from) / 1000).toFixed(2)}s`;
     const startedAt = Date.now();
-    let serverProcess: PrefectProcess | undefined;
+    let serverProcess: HelperProcess | undefined;
     onCleanup(() => serverProcess?.stop());
-    const server = await PrefectServer.start(
-      {
-        python: install.python,
-        dir,
-        templateDatabase: await templateDatabase(install, { log }),
-        executionId,
-        startTimeout: options.startTimeout,
-        signal,
-      },
-      (started) => {
+    const server = await PrefectServer.start({
+      python: install.python,
+      dir,
+      templateDatabase: template,
+      executionId,
+      startTimeout: options.startTimeout,
+      signal,
+      onStarted: (started) => {
         serverProcess = started;
         watchdog.watch(started.pid);
       },
-    );
+    });
     log.debug(`server ready in ${since(startedAt)}`);
     const setupAt = Date.now();
     const client = connect(server.apiUrl);
@@ -126,24 +107,37 @@ export default defineExecEnv({
       queue: options.workQueue,
       python: install.python,
     });
-    const worker = await startWorker(server, {
-      python: install.python,
-      dir,
-      pool: options.workPool,
-      queue: options.workQueue,
-    });
+    const spawnWorker = async () => {
+      const worker = await startWorker(server, {
+        python: install.python,
+        dir,
+        pool: options.workPool,
+        queue: options.workQueue,
+      });
+      watchdog.watch(worker.pid);
+      return worker;
+    };
+    const worker = new KeepAlive(await spawnWorker(), spawnWorker, log);
     log.debug(`set up over the API and started the worker in ${since(setupAt)}`);
     // Registered after the server's: the worker stops first, taking any engine with it.
-    watchdog.watch(worker.pid);
-    onCleanup(() => worker.stop());
+    onCleanup(() => worker.process.stop());
+    const serverAlive = new KeepAlive(
+      server.process,
+      async () => {
+        await server.restart();
+        return server.process;
+      },
+      log,
+    );
     log.info(`Prefect ${install.version} UI: ${server.url} (state and logs in ${dir})`);
-    return { server, worker, client, deploymentId: deployment.id, dir };
+    return { server, client, deploymentId: deployment.id, serverAlive, worker, dir };
   },
 
   execute: (runs, ctx) =>
     executeFlowRun(runs, ctx, {
       client: ctx.state.client,
       deploymentId: ctx.state.deploymentId,
+      server: ctx.state.serverAlive,
       worker: ctx.state.worker,
       dir: ctx.state.dir,
       uiUrl: ctx.state.server.url,
@@ -153,7 +147,7 @@ export default defineExecEnv({
 
   async teardownBatch({ options, log, signal }, state) {
     if (!state || !options.keepServer || signal.aborted) return;
-    await state.worker.stop();
+    await state.worker.process.stop();
     log.info(`the Prefect UI stays up at ${state.server.url}: press Ctrl-C to stop it`);
     await once(signal, "abort");
   },

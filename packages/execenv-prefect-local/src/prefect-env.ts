@@ -1,9 +1,7 @@
 // The environment of every Prefect process the execenv starts (server, worker, and through
 // the worker the flow engine and runs): isolated from the caller's Prefect configuration
 // and profile, marked for clean-up, with the caller's own values kept for the runs.
-
-/** Every process of a batch carries `SIERRA_EXEC_ID=<executionId>`, found by the clean-up sweep. */
-export const MARKER = "SIERRA_EXEC_ID";
+import { isolatedEnv } from "@sierra-exec/core";
 
 export interface IsolationSettings {
   /** PREFECT_HOME: profiles, settings and local storage of this batch only. */
@@ -49,29 +47,12 @@ const ROLE: Record<Role, Record<string, string>> = {
 
 /**
  * The full environment for a Prefect process of the batch (spawn it with `extendEnv: false`):
- * the caller's without any PREFECT_*, plus the isolation. The runs must see the caller's
- * environment, so what was added or replaced travels along for the flow to undo
- * (SIERRA_PREFECT_ADDED, SIERRA_PREFECT_CALLER; see python/flow.py).
+ * the caller's without any PREFECT_*, plus the isolation, marked with the execution id. The
+ * runs get the caller's environment back (core's RESTORE_ENV, undone in python/flow.py).
  */
-export function prefectEnv(
-  caller: NodeJS.ProcessEnv,
-  settings: IsolationSettings,
-  role: Role,
-): Record<string, string> {
-  const kept: Record<string, string> = {};
-  const callerPrefect: Record<string, string> = {};
-  for (const [key, value] of Object.entries(caller)) {
-    if (value === undefined) continue;
-    if (key.startsWith("PREFECT_")) callerPrefect[key] = value;
-    else kept[key] = value;
-  }
-  const ours = { ...isolation(settings), ...ROLE[role] };
-  const added = Object.keys(ours).filter((key) => !key.startsWith("PREFECT_") && !(key in kept));
-  return {
-    ...kept,
-    ...ours,
-    [MARKER]: settings.executionId,
-    SIERRA_PREFECT_ADDED: JSON.stringify(added),
-    SIERRA_PREFECT_CALLER: JSON.stringify(callerPrefect),
-  };
-}
+export const prefectEnv = (caller: NodeJS.ProcessEnv, settings: IsolationSettings, role: Role) =>
+  isolatedEnv(caller, {
+    prefix: "PREFECT_",
+    settings: { ...isolation(settings), ...ROLE[role] },
+    executionId: settings.executionId,
+  });

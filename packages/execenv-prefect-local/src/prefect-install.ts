@@ -4,7 +4,14 @@
 // batch's server starts without running every migration (about 5 s instead of 12 s).
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
-import { cacheDir, ensurePythonEnv, type Logger, type PythonEnvSpec, SierraError } from "@sierra-exec/core";
+import {
+  cacheDir,
+  ensurePythonEnv,
+  type Logger,
+  lastLine,
+  type PythonEnvSpec,
+  SierraError,
+} from "@sierra-exec/core";
 import { type IsolationSettings, prefectEnv } from "./prefect-env.js";
 
 /** The Prefect this execenv is tested with. 3.9.0-3.9.1 do not install (certifi pin). */
@@ -34,11 +41,7 @@ export async function prefectVersion(python: string): Promise<string> {
   });
   if (probe.exitCode === 0) return probe.stdout.trim();
   const why = probe.failed && probe.exitCode === undefined ? probe.shortMessage : probe.stderr;
-  const last =
-    String(why ?? "")
-      .trim()
-      .split("\n")
-      .at(-1) ?? "";
+  const last = lastLine(String(why ?? ""));
   throw new Error(/PackageNotFoundError/.test(last) ? "Prefect is not installed there" : last);
 }
 
@@ -116,10 +119,7 @@ export async function templateDatabase(install: PrefectInstall, { log }: { log: 
     timeout: 300_000,
   });
   if (upgrade.exitCode !== 0 || !existsSync(database)) {
-    const last = String(upgrade.all ?? upgrade.shortMessage ?? "")
-      .trim()
-      .split("\n")
-      .at(-1);
+    const last = lastLine(String(upgrade.all ?? upgrade.shortMessage ?? ""));
     throw new SierraError(
       `Prefect ${install.version} at ${install.python} is broken: its database migration failed (${last}); ${FIX}`,
     );

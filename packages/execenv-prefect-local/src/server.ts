@@ -1,73 +1,23 @@
 // The batch's own Prefect server: its database and PREFECT_HOME in the batch's scratch area,
 // a free loopback port, its own process group; ready once /api/health then /api/ready answer.
+// A server that dies mid-batch is started again on the same database and port, so that the
+// flow run (whose engine retries its API calls) and the worker carry on.
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { SierraError, spawnGroup, stopProcessGroup } from "@sierra-exec/core";
+import { HelperProcess, SierraError } from "@sierra-exec/core";
 import getPort from "get-port";
 import { type IsolationSettings, prefectEnv, type Role } from "./prefect-env.js";
 
-type Child = Awaited<ReturnType<typeof spawnGroup>>["child"];
-
-/** The last non-blank line of a log file: what a crashed Prefect process said last. */
-export function lastLine(file: string): string {
-  try {
-    return (
-      readFileSync(file, "utf8")
-        .split("\n")
-        .map((line) => line.trim())
-        .filter(Boolean)
-        .at(-1) ?? ""
-    );
-  } catch {
-    return "";
-  }
-}
-
-/** A long-lived Prefect process (`python -m prefect ...`) in its own group, its output in a log file. */
-export class PrefectProcess {
-  readonly exited: Promise<unknown>;
-  exitCode: number | null | undefined;
-
-  private constructor(
-    readonly child: Child,
-    readonly log: string,
-  ) {
-    this.exited = child.then((result: { exitCode?: number }) => {
-      this.exitCode = result.exitCode ?? null;
-    });
-  }
-
-  static async start(
-    python: string,
-    args: string[],
-    { log, env }: { log: string; env: Record<string, string> },
-  ): Promise<PrefectProcess> {
-    const { child } = await spawnGroup(python, ["-m", "prefect", ...args], {
-      env,
-      extendEnv: false,
-      stdin: "ignore",
-      stdout: { file: log, append: true },
-      stderr: { file: log, append: true },
-      buffer: false,
-    });
-    return new PrefectProcess(child, log);
-  }
-
-  get running(): boolean {
-    return this.exitCode === undefined;
-  }
-
-  get pid(): number {
-    return this.child.pid as number;
-  }
-
-  /** TERM to the whole group, KILL after the grace; resolves once it is gone. */
-  async stop(graceMs = 10_000): Promise<void> {
-    if (this.child.pid !== undefined) await stopProcessGroup(this.child.pid, { graceMs });
-    await this.exited;
-  }
-}
+/** Starts `python -m prefect <args>` for the batch, its output appended to `log`. */
+export const startPrefect = (
+  what: string,
+  python: string,
+  args: string[],
+  log: string,
+  env: Record<string, string>,
+) => HelperProcess.start(what, python, ["-m", "prefect", ...args], { env, logFile: log });
 
 export interface ServerSettings {
   python: string;
@@ -79,7 +29,17 @@ export interface ServerSettings {
   /** Seconds to wait for readiness. */
   startTimeout: number;
   signal: AbortSignal;
+  /** Receives each server process at once, so that it is stopped even if start-up fails. */
+  onStarted: (process: HelperProcess) => void;
 }
+
+/** Can `port` be bound on the loopback now? (get-port would refuse a port it handed out recently.) */
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
+  });
 
 const portTaken = (log: string) => /address already in use|Errno 98/i.test(readFileSync(log, "utf8"));
 
@@ -95,15 +55,31 @@ async function ready(apiUrl: string): Promise<boolean> {
   }
 }
 
+const FIX = "pass --prefect-python PATH with a working Prefect, or leave it out to use a managed one";
+
 export class PrefectServer {
   private constructor(
-    readonly process: PrefectProcess,
+    private current: HelperProcess,
     readonly isolation: IsolationSettings,
-    readonly url: string,
+    readonly port: number,
+    private readonly settings: ServerSettings,
   ) {}
+
+  /** The server process now serving (a new one after a restart). */
+  get process(): HelperProcess {
+    return this.current;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
 
   get apiUrl(): string {
     return this.isolation.apiUrl;
+  }
+
+  get log(): string {
+    return path.join(this.settings.dir, "server.log");
   }
 
   /** The environment for another Prefect process of this batch. */
@@ -111,48 +87,78 @@ export class PrefectServer {
     return prefectEnv(process.env, this.isolation, role);
   }
 
-  /**
-   * Starts the server and resolves once it is ready. `onStarted` receives the process at
-   * once, so that a caller can stop it even when start-up fails or is aborted.
-   */
-  static async start(
-    settings: ServerSettings,
-    onStarted: (process: PrefectProcess) => void,
-  ): Promise<PrefectServer> {
-    const { python, dir, executionId, signal } = settings;
+  /** Starts the server on a fresh copy of the template database; resolves once it is ready. */
+  static async start(settings: ServerSettings): Promise<PrefectServer> {
+    const { dir } = settings;
     mkdirSync(path.join(dir, "home"), { recursive: true });
     const database = path.join(dir, "prefect.db");
     copyFileSync(settings.templateDatabase, database);
-    const log = path.join(dir, "server.log");
     // Another program may take the port between the probe and the bind: then try another.
     for (let attempt = 1; ; attempt++) {
       const port = await getPort({ host: "127.0.0.1" });
-      const url = `http://127.0.0.1:${port}`;
-      const isolation = { home: path.join(dir, "home"), database, apiUrl: `${url}/api`, executionId };
-      const args = ["server", "start", "--host", "127.0.0.1", "--port", String(port), "--analytics-off"];
-      const server = await PrefectProcess.start(python, args, {
-        log,
-        env: prefectEnv(process.env, isolation, "server"),
-      });
-      onStarted(server);
-      const deadline = Date.now() + settings.startTimeout * 1000;
-      for (;;) {
-        if (signal.aborted) throw new Error("stopped while the Prefect server was starting");
-        if (await ready(isolation.apiUrl)) return new PrefectServer(server, isolation, url);
-        if (!server.running) break;
-        if (Date.now() > deadline) {
-          throw new SierraError(
-            `the Prefect server did not get ready in ${settings.startTimeout}s (see ${log}); on a busy machine raise --start-timeout`,
-          );
-        }
-        await sleep(100);
-      }
-      await server.exited;
-      if (!portTaken(log) || attempt >= 3) {
-        throw new SierraError(
-          `the Prefect server at ${python} exited at start-up (status ${server.exitCode}): ${lastLine(log)} (log: ${log}); pass --prefect-python PATH with a working Prefect, or leave it out to use a managed one`,
-        );
+      const isolation = {
+        home: path.join(dir, "home"),
+        database,
+        apiUrl: `http://127.0.0.1:${port}/api`,
+        executionId: settings.executionId,
+      };
+      const server = new PrefectServer(
+        await PrefectServer.spawn(settings, isolation, port),
+        isolation,
+        port,
+        settings,
+      );
+      const failure = await server.untilReady();
+      if (!failure) return server;
+      if (!portTaken(server.log) || attempt >= 3) {
+        throw new SierraError(`${failure}; ${FIX}`);
       }
     }
+  }
+
+  /**
+   * Starts the server again on the same database and port (its API URL is in every process
+   * of the batch). Resolves once it is ready; throws a SierraError naming why it cannot.
+   */
+  async restart(): Promise<void> {
+    if (!(await portFree(this.port))) {
+      throw new SierraError(`its port ${this.port} is taken by another program`);
+    }
+    this.current = await PrefectServer.spawn(this.settings, this.isolation, this.port);
+    const failure = await this.untilReady();
+    if (failure) throw new SierraError(failure);
+  }
+
+  private static async spawn(settings: ServerSettings, isolation: IsolationSettings, port: number) {
+    const args = ["server", "start", "--host", "127.0.0.1", "--port", String(port), "--analytics-off"];
+    const log = path.join(settings.dir, "server.log");
+    const started = await startPrefect(
+      "the Prefect server",
+      settings.python,
+      args,
+      log,
+      prefectEnv(process.env, isolation, "server"),
+    );
+    settings.onStarted(started);
+    return started;
+  }
+
+  /** Undefined once ready, else why it never got there. */
+  private async untilReady(): Promise<string | undefined> {
+    const { startTimeout, signal } = this.settings;
+    const deadline = Date.now() + startTimeout * 1000;
+    for (;;) {
+      if (signal.aborted) throw new Error("stopped while the Prefect server was starting");
+      if (await ready(this.apiUrl)) return undefined;
+      if (!this.current.running) break;
+      if (Date.now() > deadline) {
+        throw new SierraError(
+          `the Prefect server did not get ready in ${startTimeout}s (see ${this.log}); on a busy machine raise --start-timeout`,
+        );
+      }
+      await sleep(100);
+    }
+    await this.current.exited;
+    return `${this.current.describeExit()} at start-up on port ${this.port}`;
   }
 }

@@ -27,18 +27,13 @@ export const PARAMETER_SCHEMA = {
   title: "Parameters",
   type: "object",
   properties: {
-    runs: {
-      title: "runs",
-      type: "array",
-      items: { type: "object", additionalProperties: true },
-      position: 0,
-    },
+    runs_file: { title: "runs_file", type: "string", position: 0 },
     jobs: { title: "jobs", type: "integer", default: 1, position: 1 },
     kill_grace_s: { title: "kill_grace_s", type: "number", default: 5, position: 2 },
     strict: { title: "strict", type: "boolean", default: false, position: 3 },
     events: { title: "events", type: "string", default: "events.jsonl", position: 4 },
   },
-  required: ["runs"],
+  required: ["runs_file"],
   definitions: {},
 };
 
@@ -73,7 +68,10 @@ export function deploymentPayload({
     // An explicit engine command: the worker starts the engine directly in its own process
     // group (no workspace supervisor: 1.5-2 s less per flow run, and stopping the worker's
     // group reaches the engine, whose handler stops the runs).
-    job_variables: { command: `${shellQuote(python)} -m prefect.engine` },
+    // The engine's output does not go through the worker (it is in the API and the UI): an
+    // engine writing to the pipe of a worker that died would crash, and a worker that died
+    // is started again while the flow run goes on.
+    job_variables: { command: `${shellQuote(python)} -m prefect.engine`, stream_output: false },
     paused: false,
   };
 }

@@ -1,7 +1,8 @@
 // The process worker that takes the batch's flow runs from its pool and queue and starts
 // their engines; in its own process group, its output in the batch's worker.log.
 import path from "node:path";
-import { PrefectProcess, type PrefectServer } from "./server.js";
+import type { PrefectServer } from "./server.js";
+import { startPrefect } from "./server.js";
 
 export const workerArgs = (pool: string, queue: string) => [
   "worker",
@@ -24,7 +25,10 @@ export const startWorker = (
   server: PrefectServer,
   { python, dir, pool, queue }: { python: string; dir: string; pool: string; queue: string },
 ) =>
-  PrefectProcess.start(python, workerArgs(pool, queue), {
-    log: path.join(dir, "worker.log"),
-    env: server.envFor("worker"),
-  });
+  startPrefect(
+    "the Prefect worker",
+    python,
+    workerArgs(pool, queue),
+    path.join(dir, "worker.log"),
+    server.envFor("worker"),
+  );

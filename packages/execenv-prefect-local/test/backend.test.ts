@@ -4,12 +4,11 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { markedProcesses } from "@sierra-exec/core";
+import { type HelperProcess, EXECUTION_MARKER as MARKER, markedProcesses } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
 import { connect, must } from "../src/api.js";
-import { MARKER } from "../src/prefect-env.js";
 import { findPrefect, templateDatabase } from "../src/prefect-install.js";
-import { type PrefectProcess, PrefectServer } from "../src/server.js";
+import { PrefectServer } from "../src/server.js";
 import { setUpDeployment } from "../src/setup-api.js";
 import { startWorker } from "../src/worker.js";
 
@@ -21,19 +20,17 @@ describe("a batch's Prefect server", () => {
     const install = await findPrefect(undefined, { log, signal });
     const dir = mkdtempSync(path.join(tmpdir(), "prefect-backend-"));
     const executionId = `test-${process.pid}-${Date.now()}`;
-    const started: PrefectProcess[] = [];
+    const started: HelperProcess[] = [];
     try {
-      const server = await PrefectServer.start(
-        {
-          python: install.python,
-          dir,
-          templateDatabase: await templateDatabase(install, { log }),
-          executionId,
-          startTimeout: 180,
-          signal,
-        },
-        (process) => started.push(process),
-      );
+      const server = await PrefectServer.start({
+        python: install.python,
+        dir,
+        templateDatabase: await templateDatabase(install, { log }),
+        executionId,
+        startTimeout: 180,
+        signal,
+        onStarted: (process) => started.push(process),
+      });
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const client = connect(server.apiUrl);
       const settings = { pool: "p1", queue: "q1", python: install.python };

@@ -4,11 +4,11 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Run } from "@sierra-exec/core";
-import { parseOptions } from "@sierra-exec/core";
+import { EXECUTION_MARKER, parseOptions, RESTORE_ENV } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
-import { flowRunName, flowRunParameters } from "../src/flow-runs.js";
+import { flowRunName, flowRunParameters, runsFileContent } from "../src/flow-runs.js";
 import { prefectLocalOptionsSchema } from "../src/index.js";
-import { MARKER, prefectEnv } from "../src/prefect-env.js";
+import { prefectEnv } from "../src/prefect-env.js";
 import { PREFECT_SPEC, prefectOnPath } from "../src/prefect-install.js";
 import { deploymentPayload, FLOW_DIR, shellQuote, workPoolPayload } from "../src/setup-api.js";
 import { describeState, isTerminal, lostOutcome, outcomeOf, parseEvents } from "../src/states.js";
@@ -51,7 +51,7 @@ describe("process environments", () => {
       PREFECT_API_DATABASE_CONNECTION_URL: `sqlite+aiosqlite:///${isolation.database}`,
       PREFECT_SERVER_ANALYTICS_ENABLED: "false",
       DO_NOT_TRACK: "1",
-      [MARKER]: "sierra-1-ab",
+      [EXECUTION_MARKER]: "sierra-1-ab",
     });
     expect(env.PREFECT_PROFILE).toBeUndefined();
     expect(env.PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_CANCELLING_TIMEOUT_SECONDS).toBe("30");
@@ -61,17 +61,18 @@ describe("process environments", () => {
   it("carry what the runs need to get the caller's environment back", () => {
     const env = prefectEnv(caller, isolation, "worker");
     expect(env.PREFECT_WORKER_QUERY_SECONDS).toBe("1");
-    expect(JSON.parse(env.SIERRA_PREFECT_ADDED as string)).toEqual([
-      "DO_NOT_TRACK",
-      "PYTHONDONTWRITEBYTECODE",
-    ]);
-    expect(JSON.parse(env.SIERRA_PREFECT_CALLER as string)).toEqual({
-      PREFECT_API_URL: "http://cloud",
-      PREFECT_PROFILE: "mine",
+    expect(JSON.parse(env[RESTORE_ENV] as string)).toEqual({
+      prefix: "PREFECT_",
+      caller: {
+        PREFECT_API_URL: "http://cloud",
+        PREFECT_PROFILE: "mine",
+        DO_NOT_TRACK: null,
+        PYTHONDONTWRITEBYTECODE: null,
+      },
     });
     // A caller's own DO_NOT_TRACK is the caller's: the runs keep it.
-    const own = prefectEnv({ ...caller, DO_NOT_TRACK: "1" }, isolation, "worker");
-    expect(JSON.parse(own.SIERRA_PREFECT_ADDED as string)).toEqual(["PYTHONDONTWRITEBYTECODE"]);
+    const own = prefectEnv({ ...caller, DO_NOT_TRACK: "0" }, isolation, "worker");
+    expect(JSON.parse(own[RESTORE_ENV] as string).caller.DO_NOT_TRACK).toBe("0");
   });
 });
 
@@ -97,7 +98,7 @@ describe("set-up payloads", () => {
       work_queue_name: "q",
       enforce_parameter_schema: true,
       pull_steps: [{ "prefect.deployments.steps.set_working_directory": { directory: FLOW_DIR } }],
-      job_variables: { command: "'/opt/my env/bin/python' -m prefect.engine" },
+      job_variables: { command: "'/opt/my env/bin/python' -m prefect.engine", stream_output: false },
     });
     expect(FLOW_DIR).toMatch(/execenv-prefect-local\/python$/);
   });
@@ -115,29 +116,31 @@ describe("set-up payloads", () => {
 });
 
 describe("flow runs", () => {
-  it("pass each run's command, cwd, environment and output files, and the batch settings", () => {
-    const parameters = flowRunParameters([run("a", 0)], {
+  it("pass the batch settings and each run's command, cwd, environment and output files by reference", () => {
+    const parameters = flowRunParameters({
       jobs: 3,
       killGrace: 2,
       strict: true,
+      runsFile: "/r.json",
       events: "/e.jsonl",
     });
     expect(parameters).toEqual({
-      runs: [
-        {
-          label: "a/run0",
-          command: "echo 0",
-          cwd: "/b/exp-inputs/a",
-          env: { SIERRA_EXP: "a", SIERRA_RUN: "0" },
-          stdout: "/b/scratch/a/run0/stdout",
-          stderr: null,
-        },
-      ],
+      runs_file: "/r.json",
       jobs: 3,
       kill_grace_s: 2,
       strict: true,
       events: "/e.jsonl",
     });
+    expect(JSON.parse(runsFileContent([run("a", 0)]))).toEqual([
+      {
+        label: "a/run0",
+        command: "echo 0",
+        cwd: "/b/exp-inputs/a",
+        env: { SIERRA_EXP: "a", SIERRA_RUN: "0" },
+        stdout: "/b/scratch/a/run0/stdout",
+        stderr: null,
+      },
+    ]);
   });
 
   it("are named after their experiment, or `batch`", () => {

@@ -24,19 +24,21 @@ from prefect.storage import Local
 # A finished task's state message: this prefix and the run's outcome as JSON. The plugin
 # reads outcomes from the backend's task-run states, not from any process it owns.
 OUTCOME_PREFIX = "sierra-exec outcome: "
-# Set by the plugin in the agent's environment: the caller's values of the variables it
-# changed for isolation (null: unset), so that runs see the caller's environment.
-RESTORE_ENV = "SIERRA_PREFECT1_RESTORE_ENV"
+# Set by the plugin in the agent's environment (core's RESTORE_ENV): the settings prefix to
+# drop and the caller's values of the variables it changed for isolation (null: unset), so
+# that runs see the caller's environment.
+RESTORE_ENV = "SIERRA_RESTORE_ENV"
 
 
 def run_environment(extra):
     env = dict(os.environ)
     restore = env.pop(RESTORE_ENV, None)
     if restore is not None:
+        restore = json.loads(restore)
         # Prefect's own settings (isolation, and what the agent adds) are not the caller's.
-        for key in [key for key in env if key.startswith("PREFECT__")]:
+        for key in [key for key in env if key.startswith(restore["prefix"])]:
             del env[key]
-        for key, value in json.loads(restore).items():
+        for key, value in restore["caller"].items():
             if value is None:
                 env.pop(key, None)
             else:

@@ -1,21 +1,47 @@
 // The Prefect 1 local agent a batch starts: spawned as the leader of its own process group
 // (its flow-run processes join that group), ready once its /api/health answers. It handles
 // only SIGINT and never stops its flow runs, so stopping it is SIGINT, then TERM and KILL to
-// whatever is left of its group.
-import { createInterface } from "node:readline";
+// whatever is left of its group. An agent that dies mid-batch is started again: its running
+// flow-run processes carry on without it, and the new one picks up the flow runs to come.
 import { setTimeout as sleep } from "node:timers/promises";
-import { type Logger, SierraError, spawnGroup, stopProcessGroup } from "@sierra-exec/core";
+import { HelperProcess, KeepAlive, type Logger, SierraError } from "@sierra-exec/core";
 import getPort from "get-port";
-import { type AgentSettings, agentArgs } from "./isolation.js";
+
+export interface AgentSettings {
+  python: string;
+  /** The unique label of the batch, and the user's. */
+  labels: string[];
+  port: number;
+  showFlowLogs: boolean;
+  importPaths: string[];
+}
+
+/** The command line of `prefect agent local start` for a batch. */
+export function agentArgs(settings: AgentSettings): string[] {
+  return [
+    "-m",
+    "prefect",
+    "agent",
+    "local",
+    "start",
+    // Agents sharing a label duplicate runs: only the batch's own labels, no hostname.
+    "--no-hostname-label",
+    ...settings.labels.flatMap((label) => ["--label", label]),
+    // Its /api/poke lets us skip the poll back-off (up to 10 s).
+    "--agent-address",
+    `http://127.0.0.1:${settings.port}`,
+    ...settings.importPaths.flatMap((dir) => ["--import-path", dir]),
+    ...(settings.showFlowLogs ? ["--show-flow-logs"] : []),
+  ];
+}
 
 export interface Agent {
-  pid: number;
+  /** The agent process now serving (a new one after a restart). */
+  alive: KeepAlive;
   /** Resolves once the agent answers on its API; rejects with a SierraError if it never does. */
   ready: Promise<void>;
   /** Makes the agent poll for flow runs now instead of after its back-off. */
   poke(): Promise<void>;
-  /** Resolves with a message when the agent exits by itself. */
-  exited: Promise<string>;
   stop(graceMs: number): Promise<void>;
 }
 
@@ -27,8 +53,14 @@ const AGENT_LINE = /^\[[^\]]*\] \w+ - agent \| /;
  */
 const SIGINT_GRACE_MS = 1000;
 
-/** Starts the agent; it polls the backend once `ready` resolves. */
-export async function startAgent(
+interface Started {
+  process: HelperProcess;
+  base: string;
+  ready: Promise<void>;
+}
+
+/** One agent process, on a free port of its own. */
+async function spawnAgent(
   settings: Omit<AgentSettings, "port">,
   {
     env,
@@ -36,57 +68,33 @@ export async function startAgent(
     log,
     showFlowLogs,
   }: { env: Record<string, string>; cwd: string; log: Logger; showFlowLogs: boolean },
-): Promise<Agent> {
+): Promise<Started> {
   const port = await getPort({ host: "127.0.0.1" });
-  const { child } = await spawnGroup(settings.python, agentArgs({ ...settings, port }), {
-    env,
-    extendEnv: false,
-    cwd,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    buffer: false,
-  });
-  const pid = child.pid as number;
   // With --show-flow-logs the flow runs' output comes through the agent's stdout, after the
   // agent's banner and mixed with its own log lines ("... - agent | ...").
-  const recent: string[] = [];
   let started = false;
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream as NodeJS.ReadableStream }).on("line", (line) => {
-      recent.push(line);
-      if (recent.length > 20) recent.shift();
-      if (showFlowLogs && started && !AGENT_LINE.test(line)) log.info(`prefect: ${line}`);
-      else log.debug(`prefect agent: ${line}`);
-      started ||= line.includes("Waiting for flow runs");
-    });
-  }
-  let running = true;
-  const exited = child.then((result) => {
-    running = false;
-    const last = recent.filter((line) => line.trim()).at(-1) ?? "no output";
-    return `the Prefect 1 agent exited with ${result.exitCode ?? result.signal} (${last})`;
-  });
+  const agent = await HelperProcess.start(
+    "the Prefect 1 agent",
+    settings.python,
+    agentArgs({ ...settings, port }),
+    {
+      env,
+      cwd,
+      onLine: (line) => {
+        if (showFlowLogs && started && !AGENT_LINE.test(line)) log.info(`prefect: ${line}`);
+        else log.debug(`prefect agent: ${line}`);
+        started ||= line.includes("Waiting for flow runs");
+      },
+    },
+  );
   const base = `http://127.0.0.1:${port}/api`;
-
-  const stop = async (graceMs: number) => {
-    if (running) {
-      try {
-        process.kill(pid, "SIGINT");
-        await Promise.race([exited, sleep(SIGINT_GRACE_MS)]);
-      } catch {
-        // it exited just now
-      }
-    }
-    // Its flow-run processes, and anything else left in its group.
-    await stopProcessGroup(pid, { graceMs });
-    await exited;
-  };
-
   const ready = (async () => {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
-      if (!running) throw new SierraError(`${await exited}: see the agent's output with --verbose`);
+      if (!agent.running) {
+        await agent.exited;
+        throw new SierraError(`${agent.describeExit()}: see the agent's output with --verbose`);
+      }
       const health = await fetch(`${base}/health`).catch(() => undefined);
       await health?.body?.cancel();
       if (health?.ok) return;
@@ -98,16 +106,39 @@ export async function startAgent(
   })();
   // Whoever waits for it sees the failure; stopping the agent does not need it.
   ready.catch(() => {});
+  return { process: agent, base, ready };
+}
+
+/** Starts the agent; it polls the backend once `ready` resolves. `onStarted` gets each agent process. */
+export async function startAgent(
+  settings: Omit<AgentSettings, "port">,
+  options: { env: Record<string, string>; cwd: string; log: Logger; showFlowLogs: boolean },
+  onStarted: (agent: HelperProcess) => void,
+): Promise<Agent> {
+  let current = await spawnAgent(settings, options);
+  onStarted(current.process);
+  const alive = new KeepAlive(
+    current.process,
+    async () => {
+      const next = await spawnAgent(settings, options);
+      onStarted(next.process);
+      await next.ready;
+      current = next;
+      return next.process;
+    },
+    options.log,
+  );
   return {
-    pid,
-    ready,
-    exited,
+    alive,
+    ready: current.ready,
     poke: async () => {
-      await fetch(`${base}/poke`).then(
+      await fetch(`${current.base}/poke`).then(
         (response) => response.body?.cancel(),
         () => {},
       );
     },
-    stop,
+    // Its flow-run processes, and anything else left in its group, after SIGINT to the agent.
+    stop: (graceMs) =>
+      alive.process.stop({ graceMs, leaderFirst: { signal: "SIGINT", waitMs: SIGINT_GRACE_MS } }),
   };
 }

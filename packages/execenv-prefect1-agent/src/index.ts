@@ -6,20 +6,21 @@ import path from "node:path";
 import {
   defineExecEnv,
   type ExecEnv,
+  guardBatch,
+  lastLine,
   type Run,
   SierraError,
   stopProcessGroup,
-  Watchdog,
 } from "@sierra-exec/core";
 import type { Agent } from "./agent.js";
 import type { Backend } from "./backend/index.js";
+import { followFlowRun } from "./flow-runs.js";
 import { flowFiles } from "./flow-spec.js";
-import { followFlowRun } from "./follow.js";
-import { type BatchDirs, batchDirs, HEARTBEAT_SECONDS, prefectEnv } from "./isolation.js";
 import { checkOptions, prefect1OptionsSchema } from "./options.js";
-import { isA } from "./prefect-states.js";
-import { PYTHON_DIR, prefect1Python, probePrefect1 } from "./python.js";
+import { type BatchDirs, batchDirs, HEARTBEAT_SECONDS, prefectEnv } from "./prefect-env.js";
+import { findPrefect1, PYTHON_DIR, probePrefect1 } from "./prefect-install.js";
 import { Server1Api } from "./server1-api.js";
+import { isA } from "./states.js";
 
 export { prefect1OptionsSchema };
 
@@ -63,15 +64,15 @@ const prefect1: ExecEnv<typeof prefect1OptionsSchema, BatchState> = defineExecEn
   options: prefect1OptionsSchema,
   async check({ options, log, signal }) {
     checkOptions(options);
-    const python = await prefect1Python(options, { log, signal });
+    const python = await findPrefect1(options, { log, signal });
     log.debug(`Prefect ${await probePrefect1(python, !options.prefect1Python)} with ${python}`);
+    return python;
   },
-  async setupBatch({ options, batch, executionId, log, signal, onCleanup }): Promise<BatchState> {
-    const python = await prefect1Python(options, { log, signal });
+  async setupBatch(ctx, python): Promise<BatchState> {
+    const { options, batch, executionId, log, onCleanup } = ctx;
     // If the CLI dies without cleaning up (kill -9), the watchdog stops the agent's group
-    // and whatever carries the batch's marker. Registered first, it is dismissed last.
-    const watchdog = await Watchdog.start(python, executionId, options.killGrace + 3);
-    onCleanup(() => watchdog.dismiss());
+    // and whatever carries the batch's marker; at clean-up, the marker sweep.
+    const watchdog = await guardBatch(python, options.killGrace, ctx);
     const dirs = batchDirs(batch.root, executionId);
     for (const dir of [dirs.home, dirs.tmp, dirs.flows, dirs.pids]) mkdirSync(dir, { recursive: true });
     onCleanup(() => rmSync(dirs.root, { recursive: true, force: true }));
@@ -82,7 +83,7 @@ const prefect1: ExecEnv<typeof prefect1OptionsSchema, BatchState> = defineExecEn
       : await (await import("./backend/index.js")).startBackend();
     if (backend) onCleanup(() => backend.close());
     const api = new Server1Api(options.prefect1Api ?? (backend as Backend).url);
-    const env = { ...prefectEnv(process.env, dirs, api.url), SIERRA_EXEC_ID: executionId };
+    const env = prefectEnv(process.env, dirs, api.url, executionId);
     // A label unique to the batch keeps other agents (and other batches' agents) off its runs.
     const labels = options.agentRunning ? options.labels : [`sierra-${executionId}`, ...options.labels];
     const state: BatchState = { python, dirs, env, api, labels, backend, agent: undefined, flowRuns: [] };
@@ -102,15 +103,17 @@ const prefect1: ExecEnv<typeof prefect1OptionsSchema, BatchState> = defineExecEn
       const agent = await startAgent(
         { python, labels, showFlowLogs: options.showFlowLogs, importPaths: options.importPaths },
         { env, cwd: dirs.root, log, showFlowLogs: options.showFlowLogs },
+        (started) => watchdog.watch(started.pid),
       );
       state.agent = agent;
-      watchdog.watch(agent.pid);
       onCleanup(() => agent.stop(options.killGrace * 1000));
     }
     return state;
   },
   async execute(runs, ctx) {
     const { options, state } = ctx;
+    // The agent died for good during an earlier flow run (said then): nothing would pick these up.
+    if (state.agent?.alive.failure) return;
     const first = runs[0] as Run;
     const scope = ctx.core.execParallelismParadigm === "per-exp" ? first.exp : "batch";
     const index = state.flowRuns.length + 1;
@@ -148,8 +151,9 @@ const prefect1: ExecEnv<typeof prefect1OptionsSchema, BatchState> = defineExecEn
     );
     if (ctx.signal.aborted) return;
     if (registration.exitCode !== 0) {
-      const last = (registration.all ?? "").trim().split("\n").at(-1);
-      throw new SierraError(`registering the flow with ${state.api.url} failed: ${last}`);
+      throw new SierraError(
+        `registering the flow with ${state.api.url} failed: ${lastLine(registration.all ?? "")}`,
+      );
     }
     const { flowId } = JSON.parse(registration.stdout.trim().split("\n").at(-1) as string) as {
       flowId: string;
@@ -174,7 +178,7 @@ const prefect1: ExecEnv<typeof prefect1OptionsSchema, BatchState> = defineExecEn
       pidDir: state.dirs.pids,
       ...(backend ? { subscribe: (listener: () => void) => backend.store.onChange(listener) } : {}),
       stopRuns: () => stopRuns(state.dirs.pids, options.killGrace * 1000),
-      ...(state.agent ? { agentExited: state.agent.exited } : {}),
+      ...(state.agent ? { agent: state.agent.alive } : {}),
       settleMs: options.killGrace * 1000 + 10_000,
       staleMs: 4 * HEARTBEAT_SECONDS * 1000,
     });

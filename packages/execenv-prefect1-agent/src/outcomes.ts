@@ -2,8 +2,8 @@
 // with its outcome (exit status, signal, times) in its state message; the exit status of
 // the flow-run process says nothing (it is 0 even when the flow fails).
 import type { RunOutcome } from "@sierra-exec/core";
-import { isA } from "./prefect-states.js";
 import type { TaskRunProgress } from "./server1-api.js";
+import { isA } from "./states.js";
 
 /** Mirrors OUTCOME_PREFIX in python/sierra_prefect1.py. */
 export const OUTCOME_PREFIX = "sierra-exec outcome: ";

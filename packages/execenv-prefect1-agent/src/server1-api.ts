@@ -3,7 +3,7 @@
 // defines (its graphql/schema/*.graphql and Hasura tables); ids go inline, as Prefect's
 // own client writes them.
 import { SierraError } from "@sierra-exec/core";
-import { serializedState } from "./prefect-states.js";
+import { serializedState } from "./states.js";
 
 export const OPERATIONS = {
   createFlowRun: `mutation($input: create_flow_run_input!) { create_flow_run(input: $input) { id } }`,

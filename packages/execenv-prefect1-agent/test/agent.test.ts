@@ -17,9 +17,9 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Backend, startBackend } from "../src/backend/index.js";
 import prefect1 from "../src/index.js";
-import { batchDirs, prefectEnv } from "../src/isolation.js";
 import { prefect1OptionsSchema } from "../src/options.js";
-import { prefect1Python } from "../src/python.js";
+import { batchDirs, prefectEnv } from "../src/prefect-env.js";
+import { findPrefect1 } from "../src/prefect-install.js";
 
 const quiet = { info: () => {}, warn: () => {}, debug: () => {} };
 
@@ -130,7 +130,7 @@ describe("with the real Prefect 1.4.1 agent and flow runner", () => {
   });
 
   it("--agent-running: a local agent that already runs, serving the given label, executes the batch", async () => {
-    const python = await prefect1Python(
+    const python = await findPrefect1(
       { python: "python3" },
       { log: quiet, signal: new AbortController().signal },
     );
@@ -141,7 +141,7 @@ describe("with the real Prefect 1.4.1 agent and flow runner", () => {
     const { child: agent } = await spawnGroup(
       python,
       ["-m", "prefect", "agent", "local", "start", "--no-hostname-label", "--label", "lab-agent"],
-      { env: prefectEnv(process.env, dirs, backend.url), extendEnv: false, stdio: "ignore" },
+      { env: prefectEnv(process.env, dirs, backend.url, "own-agent"), extendEnv: false, stdio: "ignore" },
     );
     try {
       const result = await runBatch(

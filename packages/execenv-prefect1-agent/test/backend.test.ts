@@ -6,8 +6,8 @@ import { parse, validate } from "graphql";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Backend, startBackend } from "../src/backend/index.js";
 import { schema } from "../src/backend/schema.js";
-import { serializedState } from "../src/prefect-states.js";
 import { OPERATIONS } from "../src/server1-api.js";
+import { serializedState } from "../src/states.js";
 
 let backend: Backend;
 beforeEach(async () => {

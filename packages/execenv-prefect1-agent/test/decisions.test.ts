@@ -1,11 +1,12 @@
 // The plugin's decisions, without a backend or an agent: what it starts with which
 // settings and environment, the flow it generates, and how task-run states become outcomes.
-import { parseOptions, type Run, SierraError } from "@sierra-exec/core";
+import { EXECUTION_MARKER, parseOptions, RESTORE_ENV, type Run, SierraError } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
+import { agentArgs } from "../src/agent.js";
 import { flowFiles, slugOf } from "../src/flow-spec.js";
-import { agentArgs, batchDirs, prefectEnv, RESTORE_ENV } from "../src/isolation.js";
 import { checkOptions, prefect1OptionsSchema } from "../src/options.js";
 import { OUTCOME_PREFIX, viewTaskRun } from "../src/outcomes.js";
+import { batchDirs, prefectEnv } from "../src/prefect-env.js";
 
 const run = (index: number, extra: Partial<Run> = {}): Run => ({
   id: `e/run${index}`,
@@ -70,6 +71,7 @@ describe("isolation", () => {
       { PATH: "/bin", HOME: "/home/u", PREFECT__CLOUD__API_KEY: "k", PREFECT__BACKEND: "cloud" },
       dirs,
       "http://127.0.0.1:5/graphql",
+      "sierra-1-ab",
     );
     expect(env).toMatchObject({
       PATH: "/bin",
@@ -81,13 +83,17 @@ describe("isolation", () => {
       PREFECT__CLOUD__HEARTBEAT_MODE: "thread",
     });
     expect(env.PREFECT__CLOUD__API_KEY).toBeUndefined();
+    expect(env[EXECUTION_MARKER]).toBe("sierra-1-ab");
     expect(JSON.parse(env[RESTORE_ENV] as string)).toEqual({
-      PREFECT__CLOUD__API_KEY: "k",
-      PREFECT__BACKEND: "cloud",
-      HOME: "/home/u",
-      TMPDIR: null,
-      PYTHONUNBUFFERED: null,
-      PYTHONDONTWRITEBYTECODE: null,
+      prefix: "PREFECT__",
+      caller: {
+        PREFECT__CLOUD__API_KEY: "k",
+        PREFECT__BACKEND: "cloud",
+        HOME: "/home/u",
+        TMPDIR: null,
+        PYTHONUNBUFFERED: null,
+        PYTHONDONTWRITEBYTECODE: null,
+      },
     });
   });
 

@@ -3,7 +3,7 @@
 // --exec-jobs-per-node per node; outside, the runs go to Slurm as job arrays, at most
 // --exec-jobs-per-node x the nodes at once. Each run is hosted by python/run.py on its node.
 import path from "node:path";
-import { defineExecEnv, SierraError, Watchdog } from "@sierra-exec/core";
+import { defineExecEnv, type ExecEnv, guardBatch, type Watchdog } from "@sierra-exec/core";
 import { fewestCpusPerNode, JOB_ONLY_OPTIONS, modeOf } from "./decisions.js";
 import { executeJobs } from "./jobs.js";
 import { type SlurmOptions, slurmOptionsSchema } from "./options.js";
@@ -29,10 +29,7 @@ export interface SlurmState {
   jobName: string;
 }
 
-// check() learns the cluster and setupBatch() uses it, per execution.
-const checked = new Map<string, ClusterFacts>();
-
-export default defineExecEnv({
+const slurm: ExecEnv<typeof slurmOptionsSchema, SlurmState, ClusterFacts> = defineExecEnv({
   name: "slurm",
   aliases: ["hpc.slurm"],
   description: "Runs on a Slurm cluster: job steps inside an allocation, job arrays it submits outside one",
@@ -40,7 +37,8 @@ export default defineExecEnv({
   // Runs execute on the cluster's nodes, which share the batch root with this host.
   capabilities: { resume: true, strictStop: true, cancellation: true, perRunLogs: true, remote: true },
 
-  async check({ options, jobs, executionId, log }) {
+  // check() learns the cluster; setupBatch() gets what it found.
+  async check({ options, jobs, log }) {
     const mode = modeOf(process.env);
     if (mode === "steps") {
       const ignored = JOB_ONLY_OPTIONS.filter((name) => options[name] !== undefined);
@@ -57,13 +55,11 @@ export default defineExecEnv({
         );
       }
     }
-    checked.set(executionId, await checkCluster(options, jobs, mode));
+    return checkCluster(options, jobs, mode);
   },
 
-  async setupBatch({ options, batch, executionId, onCleanup, log }): Promise<SlurmState> {
-    const facts = checked.get(executionId);
-    if (!facts) throw new SierraError("the slurm execenv was set up without its check");
-    checked.delete(executionId);
+  async setupBatch(ctx, facts): Promise<SlurmState> {
+    const { options, batch, executionId, log } = ctx;
     const files = new RunFiles(path.join(batch.root, "scratch", ".slurm", executionId));
     const jobName = `${options.jobNamePrefix}-${path.basename(batch.root)}`;
     if (facts.mode === "steps") {
@@ -72,8 +68,7 @@ export default defineExecEnv({
       );
       return { facts, files, jobName };
     }
-    const watchdog = await Watchdog.start(options.python, executionId, options.killGrace + 3);
-    onCleanup(() => watchdog.dismiss());
+    const watchdog = await guardBatch(options.python, options.killGrace, ctx);
     log.info(`slurm: submitting job arrays, at most ${facts.throttle} runs at once (state in ${files.dir})`);
     return { facts, files, watchdog, jobName };
   },
@@ -91,4 +86,5 @@ export default defineExecEnv({
   },
 });
 
+export default slurm;
 export type { SlurmOptions as Options };

@@ -1,6 +1,5 @@
 // The slurm execenv's own options, declared once: flags, help and docs derive from this.
-import { killGraceOption } from "@sierra-exec/core";
-import { z } from "zod";
+import { killGraceOption, z } from "@sierra-exec/core";
 
 const word = (what: string) => z.string().regex(/^[^\s,]+$/, `must be one ${what}, without spaces or commas`);
 

@@ -2,7 +2,7 @@
 // Server 1 returns; the client reads only a few fields of it.
 import { randomUUID } from "node:crypto";
 import { gunzipSync } from "node:zlib";
-import type { SerializedState } from "../prefect-states.js";
+import type { SerializedState } from "../states.js";
 import type { ListArgs, Row } from "./hasura.js";
 import { select } from "./hasura.js";
 import type { FlowInput, Store } from "./store.js";

@@ -3,7 +3,7 @@
 // copied onto flow runs, task runs created with their flow run, the Submitted lock, task
 // runs refused Running unless their flow run is Running, cancellation cascading to task runs.
 import { randomUUID } from "node:crypto";
-import { isA, SCHEDULED_STATES, type SerializedState, serializedState } from "../prefect-states.js";
+import { isA, SCHEDULED_STATES, type SerializedState, serializedState } from "../states.js";
 import { type ListArgs, type Row, select } from "./hasura.js";
 
 interface Versioned extends Row {

@@ -1,6 +1,7 @@
 // Everything Prefect 1 touches for a batch lives under the batch's scratch area, and its
 // settings come from the environment we give it, never from the user's ~/.prefect.
 import path from "node:path";
+import { isolatedEnv } from "@sierra-exec/core";
 
 export interface BatchDirs {
   root: string;
@@ -24,18 +25,16 @@ export function batchDirs(batchRoot: string, executionId: string): BatchDirs {
 /** How often a flow runner reports it is alive; a flow run silent for 4 times that is presumed dead. */
 export const HEARTBEAT_SECONDS = 10;
 
-/** Mirrors RESTORE_ENV in python/sierra_prefect1.py. */
-export const RESTORE_ENV = "SIERRA_PREFECT1_RESTORE_ENV";
-
 /**
  * The environment of Prefect 1 processes (agent, registration): the caller's without its
- * PREFECT__ settings, plus the batch's. `restore` tells the runs the caller's values of
- * what changed, so that they see the caller's environment (the contract).
+ * PREFECT__ settings, plus the batch's, marked with the execution id. The runs get the
+ * caller's environment back (core's RESTORE_ENV, undone in python/sierra_prefect1.py).
  */
 export function prefectEnv(
   caller: NodeJS.ProcessEnv,
   dirs: BatchDirs,
   endpoint: string,
+  executionId: string,
 ): Record<string, string> {
   const settings: Record<string, string> = {
     HOME: dirs.home,
@@ -56,42 +55,5 @@ export function prefectEnv(
     PREFECT__CLOUD__CHECK_CANCELLATION_INTERVAL: "2",
     PREFECT__LOGGING__LEVEL: "INFO",
   };
-  const env: Record<string, string> = {};
-  const restore: Record<string, string | null> = {};
-  for (const [key, value] of Object.entries(caller)) {
-    if (value === undefined) continue;
-    if (key.startsWith("PREFECT__")) restore[key] = value;
-    else env[key] = value;
-  }
-  for (const key of Object.keys(settings))
-    if (!key.startsWith("PREFECT__")) restore[key] = caller[key] ?? null;
-  return { ...env, ...settings, [RESTORE_ENV]: JSON.stringify(restore) };
-}
-
-export interface AgentSettings {
-  python: string;
-  /** The unique label of the batch, and the user's. */
-  labels: string[];
-  port: number;
-  showFlowLogs: boolean;
-  importPaths: string[];
-}
-
-/** The command line of `prefect agent local start` for a batch. */
-export function agentArgs(settings: AgentSettings): string[] {
-  return [
-    "-m",
-    "prefect",
-    "agent",
-    "local",
-    "start",
-    // Agents sharing a label duplicate runs: only the batch's own labels, no hostname.
-    "--no-hostname-label",
-    ...settings.labels.flatMap((label) => ["--label", label]),
-    // Its /api/poke lets us skip the poll back-off (up to 10 s).
-    "--agent-address",
-    `http://127.0.0.1:${settings.port}`,
-    ...settings.importPaths.flatMap((dir) => ["--import-path", dir]),
-    ...(settings.showFlowLogs ? ["--show-flow-logs"] : []),
-  ];
+  return isolatedEnv(caller, { prefix: "PREFECT__", settings, executionId });
 }

@@ -3,11 +3,11 @@
 // to start any further task) and stops the running runs, then collects how they ended.
 import { readdirSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type ExecuteContext, type Run, SierraError } from "@sierra-exec/core";
+import type { ExecuteContext, KeepAlive, Run } from "@sierra-exec/core";
 import { slugOf } from "./flow-spec.js";
 import { viewTaskRun } from "./outcomes.js";
-import { isA } from "./prefect-states.js";
 import type { Server1Api } from "./server1-api.js";
+import { isA } from "./states.js";
 
 export interface FollowInput {
   api: Server1Api;
@@ -20,8 +20,8 @@ export interface FollowInput {
   subscribe?: (listener: () => void) => () => void;
   /** Stops the runs that are running (on abort). */
   stopRuns: () => Promise<void>;
-  /** Resolves with a message if the agent that serves the flow run exits. */
-  agentExited?: Promise<string>;
+  /** The agent the batch started, if any: started again if it dies. */
+  agent?: KeepAlive;
   /** After a stop, how long runs get to report how they ended. */
   settleMs: number;
   /** A Running flow run without a heartbeat for this long has lost its flow-run process. */
@@ -48,11 +48,6 @@ export async function followFlowRun(input: FollowInput): Promise<void> {
   const unreported = new Map<string, string>();
   let wake = () => {};
   const unsubscribe = input.subscribe?.(() => wake());
-  let agentGone: string | undefined;
-  input.agentExited?.then((message) => {
-    agentGone = message;
-    wake();
-  });
   const onAbort = () => wake();
   ctx.signal.addEventListener("abort", onAbort);
 
@@ -111,7 +106,17 @@ export async function followFlowRun(input: FollowInput): Promise<void> {
       // Nothing runs any more: what has not reported by now is in flight or never will be.
       if ((finished || stopped) && idle) settleBy = Math.min(settleBy, Date.now() + IN_FLIGHT_MS);
       if (Date.now() > settleBy) break;
-      if (agentGone && !stopped) throw new SierraError(agentGone);
+      // A flow run already picked up goes on without the agent; one still waiting needs it.
+      if (
+        input.agent &&
+        !input.agent.check() &&
+        input.agent.failure &&
+        !stopped &&
+        isA(progress.state, "Scheduled")
+      ) {
+        ctx.log.warn(`${input.agent.failure}: flow run ${flowRunId} cannot start`);
+        break;
+      }
       if (progress.state !== last) {
         ctx.log.debug(`flow run ${flowRunId}: ${progress.state}`);
         last = progress.state ?? "";

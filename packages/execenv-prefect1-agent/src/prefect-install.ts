@@ -1,7 +1,7 @@
 // The Prefect 1 installation a batch runs on: the user's (--prefect1-python), or Prefect
 // 1.4.1 provisioned once into a managed venv with the pins that make it work on Python 3.11+.
 import { readFileSync } from "node:fs";
-import { ensurePythonEnv, type Logger, SierraError } from "@sierra-exec/core";
+import { ensurePythonEnv, type Logger, lastLine, SierraError } from "@sierra-exec/core";
 
 export const PYTHON_DIR = new URL("../python/", import.meta.url).pathname;
 const script = (name: string) => `${PYTHON_DIR}${name}`;
@@ -14,7 +14,7 @@ export interface PythonChoice {
 }
 
 /** The interpreter to run Prefect 1 with; provisions the managed venv when none is given. */
-export async function prefect1Python(
+export async function findPrefect1(
   choice: PythonChoice,
   { log, signal }: { log: Logger; signal: AbortSignal },
 ): Promise<string> {
@@ -35,7 +35,7 @@ export async function prefect1Python(
 export async function probePrefect1(python: string, provisioned: boolean): Promise<string> {
   const { execa } = await import("execa");
   const probe = await execa(python, [script("probe.py")], { reject: false, all: true });
-  const said = (probe.all ?? "").trim().split("\n").at(-1) ?? "";
+  const said = lastLine(probe.all ?? "");
   if (probe.exitCode === 0) return said;
   const problem =
     probe.failed && probe.exitCode === undefined ? (probe.shortMessage ?? "").split("\n")[0] : said;

@@ -1,0 +1,179 @@
+// A helper process that dies mid-batch (the local run launcher, the batch's Prefect server or
+// worker, the Prefect 1 agent), through the built CLI with the real processes killed: the
+// batch goes on after a restart, or ends quickly with one line that quotes what died.
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { commandLine } from "@sierra-exec/execenv-testkit";
+import { describe, expect, it } from "vitest";
+import { makeBatch, newMarker, processesWith, read, readRecords, sierra, waitFor } from "./helpers.js";
+
+const LONG = { timeout: 600_000 };
+
+/** The pid of the batch's process whose command line matches `pattern`, once there is one. */
+async function helperPid(marker: string, pattern: RegExp, what: string): Promise<number> {
+  let pid: number | undefined;
+  await waitFor(
+    () => {
+      pid = processesWith(marker).find((candidate) => pattern.test(commandLine(candidate)));
+      return pid !== undefined;
+    },
+    what,
+    300_000,
+  );
+  return pid as number;
+}
+
+/** Each run appends its id to `ran`: a run executed twice shows up twice. */
+const counted = (command: string) => `echo "$SIERRA_EXP/$SIERRA_RUN" >> "$SIERRA_BATCH_ROOT/ran"; ${command}`;
+const ranLines = (root: string) => read(root, "ran").trim().split("\n").sort();
+
+/** The run ids that the batch's (first) flow run wrote an end for. */
+function endedInEvents(root: string): string[] {
+  const prefect = path.join(root, "scratch", ".prefect");
+  const [dir] = readdirSync(prefect);
+  const events = readFileSync(path.join(prefect, dir as string, "flow-runs", "1.events.jsonl"), "utf8");
+  return events
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { ended?: string })
+    .flatMap((event) => (event.ended ? [event.ended] : []));
+}
+
+describe("a helper process that dies mid-batch", () => {
+  it("local: the run launcher's death is one error line quoting the last line of its stderr", async () => {
+    const bin = mkdtempSync(path.join(tmpdir(), "sierra-wrapper-"));
+    const python = path.join(bin, "python");
+    // The launcher's interpreter, saying something on stderr when the launcher dies.
+    writeFileSync(
+      python,
+      '#!/bin/sh\npython3 "$@"\nstatus=$?\necho "wrapper: the launcher ended with status $status" >&2\nexit $status\n',
+    );
+    chmodSync(python, 0o755);
+    const root = makeBatch({ a: ["sleep 0.5; kill -9 $PPID", "sleep 300"] });
+    const marker = newMarker();
+    const result = await sierra(["--batch-root", root, "--exec-jobs-per-node", "2", "--python", python], {
+      marker,
+    });
+    expect(result.exitCode, result.stderr).toBe(2);
+    const errors = result.stderr.split("\n").filter((line) => line.startsWith("sierra: error:"));
+    expect(errors).toEqual([
+      expect.stringMatching(
+        /the run launcher exited unexpectedly \(status 137\): wrapper: the launcher ended with status 137$/,
+      ),
+    ]);
+    expect(processesWith(marker)).toEqual([]);
+  });
+
+  it("prefect.localserver: kill -9 of its server is noticed, the server restarts on its port and database, the flow run goes on", async () => {
+    const root = makeBatch({ a: Array.from({ length: 8 }, () => counted("sleep 3")) });
+    const marker = newMarker();
+    const cli = sierra(["--execenv=prefect.localserver", "--batch-root", root, "--exec-jobs-per-node", "2"], {
+      marker,
+      ...LONG,
+    });
+    const server = await helperPid(marker, /prefect server start/, "the Prefect server");
+    await waitFor(() => existsSync(path.join(root, "ran")), "the first run", 300_000);
+    process.kill(server, "SIGKILL");
+    const result = await cli;
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/warning: the Prefect server exited \(signal SIGKILL\)/);
+    const port = /UI: http:\/\/127\.0\.0\.1:(\d+)/.exec(result.stderr)?.[1];
+    expect(result.stderr).toMatch(/the Prefect server is back \(restarted in [\d.]+s\)/);
+    // Nothing lost, nothing run twice.
+    const records = readRecords(root);
+    expect(records.map((record) => [record.run, record.exitCode]).sort()).toEqual(
+      Array.from({ length: 8 }, (_, run) => [run, 0]).sort(),
+    );
+    expect(ranLines(root)).toEqual(Array.from({ length: 8 }, (_, run) => `a/${run}`).sort());
+    // The new server served on the same port: the flow run finished in the batch's database.
+    expect(result.stderr).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}/runs/flow-run/`));
+    expect(result.stderr).toMatch(/flow run a: Completed/);
+    expect(processesWith(marker)).toEqual([]);
+  }, 900_000);
+
+  it("prefect.localserver: when the server cannot come back (its port taken), exit 1 within 15 s, every finished run recorded", async () => {
+    const root = makeBatch({ a: Array.from({ length: 8 }, () => counted("sleep 2")) });
+    const marker = newMarker();
+    const cli = sierra(
+      ["--execenv=prefect.localserver", "--batch-root", root, "--exec-jobs-per-node", "2", "--verbose"],
+      { marker, timeout: 120_000 },
+    );
+    const server = await helperPid(marker, /prefect server start/, "the Prefect server");
+    const port = Number(/--port (\d+)/.exec(commandLine(server))?.[1]);
+    const runsJsonl = path.join(root, "statistics/exec/runs.jsonl");
+    await waitFor(
+      () => existsSync(runsJsonl) && readFileSync(runsJsonl, "utf8").length > 0,
+      "a finished run",
+      300_000,
+    );
+    process.kill(server, "SIGKILL");
+    const killedAt = Date.now();
+    // Another program takes the port as soon as it is free, before the CLI looks again.
+    let squatter: Server | undefined;
+    for (let attempt = 0; !squatter && attempt < 1000; attempt++) {
+      const probe = createServer();
+      squatter = await new Promise<Server | undefined>((resolve) => {
+        probe.once("error", () => resolve(undefined));
+        probe.listen(port, "127.0.0.1", () => resolve(probe));
+      });
+      if (!squatter) await sleep(2);
+    }
+    expect(squatter, "the port of the killed server").toBeDefined();
+    try {
+      const result = await cli;
+      expect(result.exitCode, result.stderr).toBe(1);
+      expect(Date.now() - killedAt).toBeLessThan(15_000);
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `warning: the Prefect server exited \\(signal SIGKILL\\).*, and starting it again failed: its port ${port} is taken by another program`,
+        ),
+      );
+      const recorded = readRecords(root).map((record) => `${record.exp}/run${record.run}`);
+      expect(recorded.sort()).toEqual(endedInEvents(root).sort());
+      expect(readRecords(root).filter((record) => record.exitCode === 0).length).toBeGreaterThan(0);
+      expect(processesWith(marker)).toEqual([]);
+    } finally {
+      squatter?.close();
+    }
+  }, 900_000);
+
+  it.each([
+    ["prefect.localserver", "worker", /prefect worker start/, "the Prefect worker"],
+    ["prefect1.localagent", "agent", /prefect agent local start/, "the Prefect 1 agent"],
+  ])(
+    "%s: kill -9 of its %s: a new one takes the next flow run, nothing lost or run twice",
+    async (execenv, _helper, pattern, what) => {
+      const root = makeBatch({
+        a: Array.from({ length: 4 }, () => counted("sleep 2")),
+        b: Array.from({ length: 3 }, () => counted("true")),
+      });
+      const marker = newMarker();
+      const cli = sierra(
+        [
+          `--execenv=${execenv}`,
+          "--batch-root",
+          root,
+          "--exec-jobs-per-node",
+          "2",
+          "--exec-parallelism-paradigm",
+          "per-exp",
+        ],
+        { marker, ...LONG },
+      );
+      const helper = await helperPid(marker, pattern, what);
+      await waitFor(() => existsSync(path.join(root, "ran")), "the first run", 300_000);
+      process.kill(helper, "SIGKILL");
+      const result = await cli;
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(new RegExp(`warning: ${what} exited \\(signal SIGKILL\\)`));
+      expect(result.stderr).toMatch(new RegExp(`${what} is back`));
+      expect(readRecords(root)).toHaveLength(7);
+      expect(ranLines(root)).toEqual(["a/0", "a/1", "a/2", "a/3", "b/0", "b/1", "b/2"]);
+      expect(processesWith(marker)).toEqual([]);
+    },
+    900_000,
+  );
+});

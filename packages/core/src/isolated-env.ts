@@ -1,0 +1,38 @@
+// The environment of a backend's helper processes (Prefect 3 or 1 servers, workers, agents):
+// the caller's without the backend's own settings, plus the batch's isolation. Runs must see
+// the caller's environment (the contract), so what was removed or replaced travels along in
+// one variable that the Python side undoes before it starts a run.
+import { EXECUTION_MARKER } from "./batch-guard.js";
+
+/** JSON `{"prefix": P, "caller": {KEY: value or null}}`: drop every P* key, then set (null: unset) these. */
+export const RESTORE_ENV = "SIERRA_RESTORE_ENV";
+
+export interface Isolation {
+  /** The backend's settings namespace, removed from the caller's environment: `PREFECT_`. */
+  prefix: string;
+  /** What the batch sets. */
+  settings: Record<string, string>;
+  /** Put in `SIERRA_EXEC_ID`, which the clean-up sweep looks for. */
+  executionId: string;
+}
+
+/** The full environment for a helper process (spawn it without extending the caller's). */
+export function isolatedEnv(
+  caller: NodeJS.ProcessEnv,
+  { prefix, settings, executionId }: Isolation,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  const restore: Record<string, string | null> = {};
+  for (const [key, value] of Object.entries(caller)) {
+    if (value === undefined) continue;
+    if (key.startsWith(prefix)) restore[key] = value;
+    else env[key] = value;
+  }
+  for (const key of Object.keys(settings)) if (!key.startsWith(prefix)) restore[key] = caller[key] ?? null;
+  return {
+    ...env,
+    ...settings,
+    [EXECUTION_MARKER]: executionId,
+    [RESTORE_ENV]: JSON.stringify({ prefix, caller: restore }),
+  };
+}
