@@ -11,6 +11,8 @@ import signal
 import sys
 import time
 
+import sierra_runs
+
 MARKER = f"SIERRA_EXEC_ID={sys.argv[1]}".encode()
 GRACE = float(sys.argv[2])
 
@@ -24,15 +26,8 @@ def alive(pgid):
 
 
 def stop_group(pgid):
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + GRACE
-    while alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if alive(pgid):
-        os.killpg(pgid, signal.SIGKILL)
+    stop = sierra_runs.Stop([pgid], GRACE)
+    stop.wait(lambda: stop.killed or not alive(pgid), step=0.05)
 
 
 def marked():

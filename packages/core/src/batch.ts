@@ -1,6 +1,7 @@
 // Batch discovery: reads a SIERRA stage-1 batch root into experiments and their runs.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { decodeCommand } from "./command-text.js";
 import { SierraError } from "./errors.js";
 
 /** Name given to the runs of the per-batch cmdfile (`<batch-root>/commands.txt`). */
@@ -12,6 +13,7 @@ export interface Experiment {
   index: number;
   /** Input directory, also the working directory of its runs. */
   dir: string;
+  /** Its runs' command lines, lossless (see command-text.ts). */
   commands: string[];
 }
 
@@ -28,6 +30,19 @@ export function parseCmdfile(text: string): string[] {
     const trimmed = line.trim();
     return trimmed !== "" && !trimmed.startsWith("#");
   });
+}
+
+/** The runs of a cmdfile, read as bytes; a NUL byte, which no command line can hold, is a usage error. */
+export function readCmdfile(file: string): string[] {
+  const text = decodeCommand(readFileSync(file));
+  const commands = parseCmdfile(text);
+  if (commands.some((command) => command.includes("\0"))) {
+    const line = text.split(/\r?\n/).findIndex((l) => l.includes("\0") && parseCmdfile(l).length > 0) + 1;
+    throw new SierraError(
+      `${file}, line ${line}: a NUL byte, which no command line can hold (bash -c would cut the line there): remove it`,
+    );
+  }
+  return commands;
 }
 
 export function discoverBatch(batchRoot: string): Batch {
@@ -56,7 +71,7 @@ export function discoverBatch(batchRoot: string): Batch {
     name,
     index,
     dir,
-    commands: parseCmdfile(readFileSync(path.join(dir, "commands.txt"), "utf8")),
+    commands: readCmdfile(path.join(dir, "commands.txt")),
   }));
   return { root, experiments };
 }

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import type { z } from "zod";
 import type { Experiment } from "./batch.js";
 import { assertCapabilities } from "./capabilities.js";
+import { displayCommand } from "./command-text.js";
 import type { CoreOptions } from "./core-options.js";
 import type { ExecEnv, ExecEnvContext, ExecuteContext, Logger, RunOutcome, RunStart } from "./exec-env.js";
 import type { BatchPlan } from "./plan.js";
@@ -129,7 +130,7 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
     const record: RunRecord = {
       exp: run.exp,
       run: run.index,
-      command: run.command,
+      command: displayCommand(run.command),
       exitCode: outcome.exitCode,
       signal: outcome.signal,
       startedAt: new Date(startMs).toISOString(),

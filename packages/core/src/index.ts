@@ -1,13 +1,20 @@
 // Public surface of @sierra-exec/core: what the CLI and every execenv (built-in or
 // third-party) build on.
 export { z } from "zod";
-export { BATCH_CMDFILE_EXP, type Batch, discoverBatch, type Experiment, parseCmdfile } from "./batch.js";
+export {
+  BATCH_CMDFILE_EXP,
+  type Batch,
+  discoverBatch,
+  type Experiment,
+  parseCmdfile,
+} from "./batch.js";
 export {
   assertCapabilities,
   type Capabilities,
   type CapabilityName,
   capabilitiesSchema,
 } from "./capabilities.js";
+export { commandBytes, displayCommand } from "./command-text.js";
 export { type CoreOptions, coreOptionsSchema } from "./core-options.js";
 export { isSierraError, SierraError } from "./errors.js";
 export {
@@ -49,6 +56,7 @@ export {
 export { type BatchPlan, planBatch } from "./plan.js";
 export { groupAlive, killGraceOption, spawnGroup, stopProcessGroup } from "./process-group.js";
 export { cacheDir, ensurePythonEnv, type PythonEnv, type PythonEnvSpec } from "./python-env.js";
+export { CORE_PYTHON_DIR, type RunSpec, runSpec } from "./python-runs.js";
 export { ExecEnvRegistry, type RegisteredExecEnv } from "./registry.js";
 export { type Run, runOutputDir } from "./run.js";
 export {

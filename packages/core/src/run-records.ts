@@ -112,6 +112,15 @@ export class RecordWriter {
   }
 }
 
+/** glibc's real-time signal range, as bash and Python report it on Linux (Node's constants lack it). */
+const SIGRTMIN = 34;
+const SIGRTMAX = 64;
+
+/** The number of a signal named as bash's `kill -l` names it: SIGTERM, SIGRTMIN+1, SIGRTMAX-2, SIG32. */
 function signalNumber(name: string): number {
-  return (constants.signals as Record<string, number>)[name] ?? 0;
+  const known = (constants.signals as Record<string, number>)[name];
+  if (known !== undefined) return known;
+  const realtime = /^SIGRT(MIN|MAX)([+-]\d+)?$/.exec(name);
+  if (realtime) return (realtime[1] === "MIN" ? SIGRTMIN : SIGRTMAX) + Number(realtime[2] ?? 0);
+  return Number(/^SIG(\d+)$/.exec(name)?.[1] ?? 0);
 }

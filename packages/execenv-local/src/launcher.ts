@@ -4,7 +4,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import type { ExecuteContext, Run } from "@sierra-exec/core";
-import { SierraError, stopProcessGroup } from "@sierra-exec/core";
+import { CORE_PYTHON_DIR, runSpec, SierraError, stopProcessGroup } from "@sierra-exec/core";
 
 export const LAUNCHER = new URL("../python/launcher.py", import.meta.url).pathname;
 
@@ -69,16 +69,15 @@ export class Launcher {
     const { python, jobs, killGrace, strict, executionId } = settings;
     // node:child_process rather than execa (core's spawnGroup): this is every local
     // batch's start-up path, and importing execa costs a CLI start about 0.2 s.
+    const env = { ...process.env, SIERRA_EXEC_ID: executionId };
     const child = spawn(
       python,
-      ["-S", LAUNCHER, String(jobs), String(killGrace), strict ? "strict" : "lenient"],
-      {
-        detached: true,
-        stdio: "pipe",
-        env: { ...process.env, SIERRA_EXEC_ID: executionId },
-      },
+      ["-S", LAUNCHER, CORE_PYTHON_DIR, String(jobs), String(killGrace), strict ? "strict" : "lenient"],
+      { detached: true, stdio: "pipe", env },
     );
     const launcher = new Launcher(child, settings);
+    // The runs' environment, exactly: a pyenv shim as `python` changes the launcher's own.
+    launcher.send([{ caller: env }]);
     const lines = createInterface({ input: child.stdout });
     const [first] = (await Promise.race([once(lines, "line"), once(lines, "close")])) as [string?];
     if (!first?.startsWith('{"ready"')) {
@@ -129,21 +128,15 @@ export class Launcher {
     });
     const stop = () => this.send([{ stop: true }]);
     ctx.signal.addEventListener("abort", stop, { once: true });
-    this.send(
-      runs.map((run) => ({
-        run: run.id,
-        cmd: run.command,
-        cwd: run.cwd,
-        env: run.env,
-        stdout: run.stdout,
-        stderr: run.stderr,
-      })),
-    );
+    this.send(runs.map(runSpec));
     if (ctx.signal.aborted) stop();
     await done;
     ctx.signal.removeEventListener("abort", stop);
     if (this.child.exitCode !== null && !ctx.signal.aborted) {
-      throw new Error(`the run launcher exited unexpectedly (status ${this.child.exitCode})`);
+      const why = this.stderr.trim().split("\n").at(-1)?.slice(0, 300);
+      throw new Error(
+        `the run launcher exited unexpectedly (status ${this.child.exitCode}${why ? `: ${why}` : ""})`,
+      );
     }
   }
 

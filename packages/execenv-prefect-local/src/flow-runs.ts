@@ -4,7 +4,7 @@
 import { closeSync, mkdirSync, openSync, readSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ExecuteContext, Run, StopReason } from "@sierra-exec/core";
+import { type ExecuteContext, type Run, runSpec, type StopReason } from "@sierra-exec/core";
 import { type FlowRun, must, type PrefectClient } from "./api.js";
 import type { PrefectProcess } from "./server.js";
 import { lastLine } from "./server.js";
@@ -22,14 +22,7 @@ export interface FlowRunSettings {
 /** The flow's parameters for `runs` (see python/flow.py). */
 export function flowRunParameters(runs: readonly Run[], settings: FlowRunSettings) {
   return {
-    runs: runs.map((run) => ({
-      label: run.id,
-      command: run.command,
-      cwd: run.cwd,
-      env: run.env,
-      stdout: run.stdout,
-      stderr: run.stderr,
-    })),
+    runs: runs.map(runSpec),
     jobs: settings.jobs,
     kill_grace_s: settings.killGrace,
     strict: settings.strict,

@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Run } from "@sierra-exec/core";
-import { parseOptions } from "@sierra-exec/core";
+import { CORE_PYTHON_DIR, parseOptions } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
 import { flowRunName, flowRunParameters } from "../src/flow-runs.js";
 import { prefectLocalOptionsSchema } from "../src/index.js";
@@ -64,14 +64,19 @@ describe("process environments", () => {
     expect(JSON.parse(env.SIERRA_PREFECT_ADDED as string)).toEqual([
       "DO_NOT_TRACK",
       "PYTHONDONTWRITEBYTECODE",
+      "SIERRA_CORE_PYTHON",
     ]);
+    expect(env.SIERRA_CORE_PYTHON).toBe(CORE_PYTHON_DIR);
     expect(JSON.parse(env.SIERRA_PREFECT_CALLER as string)).toEqual({
       PREFECT_API_URL: "http://cloud",
       PREFECT_PROFILE: "mine",
     });
     // A caller's own DO_NOT_TRACK is the caller's: the runs keep it.
     const own = prefectEnv({ ...caller, DO_NOT_TRACK: "1" }, isolation, "worker");
-    expect(JSON.parse(own.SIERRA_PREFECT_ADDED as string)).toEqual(["PYTHONDONTWRITEBYTECODE"]);
+    expect(JSON.parse(own.SIERRA_PREFECT_ADDED as string)).toEqual([
+      "PYTHONDONTWRITEBYTECODE",
+      "SIERRA_CORE_PYTHON",
+    ]);
   });
 });
 
@@ -125,7 +130,7 @@ describe("flow runs", () => {
     expect(parameters).toEqual({
       runs: [
         {
-          label: "a/run0",
+          id: "a/run0",
           command: "echo 0",
           cwd: "/b/exp-inputs/a",
           env: { SIERRA_EXP: "a", SIERRA_RUN: "0" },

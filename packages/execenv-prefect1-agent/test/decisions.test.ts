@@ -1,6 +1,6 @@
 // The plugin's decisions, without a backend or an agent: what it starts with which
 // settings and environment, the flow it generates, and how task-run states become outcomes.
-import { parseOptions, type Run, SierraError } from "@sierra-exec/core";
+import { CORE_PYTHON_DIR, parseOptions, type Run, SierraError } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
 import { flowFiles, slugOf } from "../src/flow-spec.js";
 import { agentArgs, batchDirs, prefectEnv, RESTORE_ENV } from "../src/isolation.js";
@@ -159,7 +159,7 @@ describe("the generated flow", () => {
 
   it("is a script with its values as literals, so the flow-run process rebuilds the same flow", () => {
     const { scriptText } = flowFiles([run(0)], settings, "/b/scratch/.p/flows", "flow1");
-    expect(scriptText).toContain('sys.path.insert(0, "/pkg/python/")');
+    expect(scriptText).toContain(`sys.path[:0] = ["/pkg/python/",${JSON.stringify(CORE_PYTHON_DIR)}]`);
     expect(scriptText).toContain('flow = build_flow("/b/scratch/.p/flows/flow1.json")');
     expect(scriptText).toContain('flow "sierra b \\"batch\\""');
   });
