@@ -4,10 +4,11 @@ working directory, environment and output files; its end as an exit code or the 
 gives the signal; a stop as TERM, then KILL after a grace.
 
 A run comes from the TypeScript side as JSON (core's runSpec):
-  {"id": "<exp>/run<i>", "command": LINE, "cwd": DIR, "env": {...}, "stdout": FILE, "stderr": FILE}
-LINE is the cmdfile line with each byte that is not UTF-8 as a lone surrogate U+DC80..U+DCFF
-(Python's surrogateescape), so that bash gets the line's exact bytes; "env" holds the variables
-the run adds to the caller's environment; a null "stdout" or "stderr" is discarded.
+  {"id": "<exp>/run<i>", "commandBase64": ..., "cwd": DIR, "env": {...}, "stdout": FILE, "stderr": FILE}
+"commandBase64" is the cmdfile line's exact bytes, UTF-8 or not, in base64: plain ASCII, which
+any JSON parser, HTTP API or database on the way keeps (Prefect's server refuses the lone
+surrogates that would carry bytes that are not UTF-8 in a JSON string). "env" holds the
+variables the run adds to the caller's environment; a null "stdout" or "stderr" is discarded.
 
 Stdlib only, Python 3.9+. It lives in @sierra-exec/core's python/ directory, which each execenv
 puts on its interpreter's sys.path: never in PYTHONPATH, which the runs would inherit.
@@ -15,6 +16,7 @@ puts on its interpreter's sys.path: never in PYTHONPATH, which the runs would in
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -28,9 +30,9 @@ BASH = shutil.which("bash")
 _WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 
 
-def command_bytes(command: str) -> bytes:
-    """The exact bytes of a run's command line (see the module's docstring)."""
-    return command.encode("utf-8", "surrogateescape")
+def command_bytes(run: dict[str, Any]) -> bytes:
+    """The exact bytes of a run's command line, what `bash -c` runs."""
+    return base64.b64decode(run["commandBase64"], validate=True)
 
 
 def signal_name(number: int) -> str:
@@ -61,7 +63,7 @@ def not_started(error: Exception) -> str:
 def _argv(run: dict[str, Any]) -> list[Any]:
     if BASH is None:
         raise FileNotFoundError(2, "No such file or directory", "bash")
-    return [BASH, "-c", command_bytes(run["command"])]
+    return [BASH, "-c", command_bytes(run)]
 
 
 def _make_output_dirs(run: dict[str, Any]) -> None:

@@ -1,8 +1,7 @@
 // A cmdfile line as a string that keeps its exact bytes: UTF-8, with each byte that is not
-// part of valid UTF-8 as a lone surrogate U+DC80..U+DCFF, which is Python's surrogateescape.
-// So a run's command travels as JSON to every execenv's Python side, which gets the bytes
-// back with `command.encode("utf-8", "surrogateescape")` (python/sierra_runs.py), and `bash -c`
-// runs what the cmdfile holds, as xargs and GNU parallel do, UTF-8 or not.
+// part of valid UTF-8 as a lone surrogate U+DC80..U+DCFF (Python's surrogateescape). Matching
+// and selecting work on the text; `bash -c` gets the bytes back (commandBytes), so it runs what
+// the cmdfile holds, as xargs and GNU parallel do, UTF-8 or not; records show displayCommand.
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 const ESCAPE_BASE = 0xdc00;

@@ -1,6 +1,7 @@
 // What every execenv's Python side needs from core: the directory of core's Python modules
 // (python/sierra_runs.py starts, reports and stops runs; python/watchdog.py) and a run as
 // sierra_runs.py reads it.
+import { commandBytes } from "./command-text.js";
 import type { Run } from "./run.js";
 
 /**
@@ -13,8 +14,11 @@ export const CORE_PYTHON_DIR = new URL("../python", import.meta.url).pathname;
 export interface RunSpec {
   /** `<exp>/run<i>`. */
   id: string;
-  /** The cmdfile line as in `Run.command`: JSON escapes its lone surrogates, Python's surrogateescape undoes them. */
-  command: string;
+  /**
+   * The cmdfile line's exact bytes, in base64: plain ASCII, which every JSON parser, HTTP API
+   * and database on the way keeps (Prefect's server refuses lone surrogates in a string).
+   */
+  commandBase64: string;
   cwd: string;
   /** Variables the run adds to the caller's environment. */
   env: Record<string, string>;
@@ -25,7 +29,7 @@ export interface RunSpec {
 
 export const runSpec = ({ id, command, cwd, env, stdout, stderr }: Run): RunSpec => ({
   id,
-  command,
+  commandBase64: commandBytes(command).toString("base64"),
   cwd,
   env,
   stdout,

@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest";
 import { discoverBatch } from "../src/batch.js";
 import { commandBytes, decodeCommand, displayCommand } from "../src/command-text.js";
 import { SierraError } from "../src/errors.js";
+import { runSpec } from "../src/python-runs.js";
+import { batchRuns } from "../src/run.js";
 
 const bytes = (...parts: Array<string | number[]>) =>
   Buffer.concat(parts.map((part) => (typeof part === "string" ? Buffer.from(part) : Buffer.from(part))));
@@ -53,6 +55,14 @@ describe("command text", () => {
       bytes("printf '%s' ", [0xff, 0xe9]),
       bytes("next"),
     ]);
+  });
+
+  it("hands each run's exact bytes to the Python side in base64", () => {
+    const line = bytes("printf '%s' ", [0xff, 0xe9], " café");
+    const [run] = batchRuns(discoverBatch(batchWithCmdfile(Buffer.concat([line, bytes("\n")]))), false);
+    if (!run) throw new Error("no run");
+    expect(Buffer.from(runSpec(run).commandBase64, "base64")).toEqual(line);
+    expect(runSpec(run)).toMatchObject({ id: "e/run0", cwd: run.cwd, env: run.env, stdout: run.stdout });
   });
 
   it("refuses a NUL byte in a run's line, naming the file and the line", () => {

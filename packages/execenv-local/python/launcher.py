@@ -6,7 +6,7 @@ Protocol, one JSON object per line. Out (stdout): first {"ready": version}, then
 {"dropped": [run ids]} for runs a stop left unstarted.
 In (stdin): first {"caller": {...}}, the environment runs add theirs to (the launcher's own
 may differ: a pyenv shim that starts it adds its variables); then a run as core's
-sierra_runs.py reads it (id, command, cwd, env, stdout, stderr);
+sierra_runs.py reads it (id, commandBase64, cwd, env, stdout, stderr);
 {"stop": true} to stop: no new run, TERM to every run's process group, KILL after GRACE
 seconds; {"quit": true} to exit once nothing runs. EOF on stdin (the CLI died) or SIGTERM:
 stop, then exit. Usage: launcher.py CORE_PYTHON_DIR JOBS GRACE strict|lenient.

@@ -3,7 +3,7 @@
 Deployed as `flow.py:sierra`; the deployment's pull step makes this file's directory the
 working directory; core's python/ directory comes in SIERRA_CORE_PYTHON (set for the worker,
 not for runs). Parameters (sent with each flow run):
-  runs: [{"id": "<exp>/run<i>", "command", "cwd", "env": {...}, "stdout", "stderr"}], as
+  runs: [{"id": "<exp>/run<i>", "commandBase64", "cwd", "env": {...}, "stdout", "stderr"}], as
         core's sierra_runs.py reads them
   jobs: exactly this many runs execute at once (the thread pool's size)
   kill_grace_s: seconds between TERM and KILL when runs are stopped

@@ -131,7 +131,7 @@ describe("flow runs", () => {
       runs: [
         {
           id: "a/run0",
-          command: "echo 0",
+          commandBase64: Buffer.from("echo 0").toString("base64"),
           cwd: "/b/exp-inputs/a",
           env: { SIERRA_EXP: "a", SIERRA_RUN: "0" },
           stdout: "/b/scratch/a/run0/stdout",

@@ -49,8 +49,8 @@ def now_ms():
 
 
 class SierraRun(Task):
-    """One experimental run, as core's sierra_runs.py reads it (id, command, cwd, env, stdout,
-    stderr) plus its task's slug."""
+    """One experimental run, as core's sierra_runs.py reads it (id, commandBase64, cwd, env,
+    stdout, stderr) plus its task's slug."""
 
     def __init__(self, spec, settings, **kwargs):
         self.spec = spec

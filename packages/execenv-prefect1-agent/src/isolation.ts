@@ -65,6 +65,8 @@ export function prefectEnv(
   }
   for (const key of Object.keys(settings))
     if (!key.startsWith("PREFECT__")) restore[key] = caller[key] ?? null;
+  // The agent puts the flow's directory (and --import-path) on the flow runs' PYTHONPATH.
+  restore.PYTHONPATH = caller.PYTHONPATH ?? null;
   return { ...env, ...settings, [RESTORE_ENV]: JSON.stringify(restore) };
 }
 

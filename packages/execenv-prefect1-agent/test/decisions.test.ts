@@ -88,7 +88,10 @@ describe("isolation", () => {
       TMPDIR: null,
       PYTHONUNBUFFERED: null,
       PYTHONDONTWRITEBYTECODE: null,
+      PYTHONPATH: null,
     });
+    const withPath = prefectEnv({ PYTHONPATH: "/mine" }, dirs, "http://127.0.0.1:5/graphql");
+    expect(JSON.parse(withPath[RESTORE_ENV] as string)).toMatchObject({ PYTHONPATH: "/mine" });
   });
 
   it("starts the agent with only the batch's labels, its API on loopback, and the user's agent options", () => {
@@ -153,7 +156,11 @@ describe("the generated flow", () => {
       ["e/run0", "run-1", "/b/scratch/e/run0/stdout"],
       ["e/run1", "run-2", null],
     ]);
-    expect(runs[0]).toMatchObject({ command: `echo "it's" 0`, cwd: "/b/exp-inputs/e", env: run(0).env });
+    expect(runs[0]).toMatchObject({
+      commandBase64: Buffer.from(`echo "it's" 0`).toString("base64"),
+      cwd: "/b/exp-inputs/e",
+      env: run(0).env,
+    });
     expect(slugOf(run(4))).toBe("run-5");
   });
 

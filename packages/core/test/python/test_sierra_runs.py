@@ -1,6 +1,7 @@
 """Tests of python/sierra_runs.py against real processes (stdlib unittest; run by
 sierra-runs.test.ts with core's python/ directory on the path)."""
 
+import base64
 import os
 import signal
 import subprocess
@@ -40,10 +41,12 @@ class Runs(unittest.TestCase):
         os.chdir(self.cwd)
 
     def run_spec(self, command, name="run0", stdout=True):
+        """A run as the TypeScript side sends it; `command` is str or bytes."""
+        line = command if isinstance(command, bytes) else command.encode()
         out = os.path.join(self.dir, "scratch", name)
         return {
             "id": f"e/{name}",
-            "command": command,
+            "commandBase64": base64.b64encode(line).decode(),
             "cwd": self.dir,
             "env": {},
             "stdout": os.path.join(out, "stdout") if stdout else None,
@@ -76,17 +79,17 @@ class Runs(unittest.TestCase):
         self.assertEqual(sierra_runs.outcome(-15), (None, "SIGTERM"))
         self.assertEqual(sierra_runs.outcome(-36), (None, "SIGRTMIN+2"))
 
-    def test_command_bytes_undo_the_escapes(self):
-        escaped = ODD_BYTES.decode("utf-8", "surrogateescape")
-        self.assertEqual(sierra_runs.command_bytes(escaped), ODD_BYTES)
+    def test_command_bytes(self):
+        self.assertEqual(sierra_runs.command_bytes(self.run_spec(ODD_BYTES)), ODD_BYTES)
+        with self.assertRaises(ValueError):
+            sierra_runs.command_bytes({"commandBase64": "not base64!"})
 
     def check_start(self, start):
         """A run gets its exact bytes, its cwd, exactly the environment given, its output files,
         /dev/null as stdin and a session of its own."""
-        odd = ODD_BYTES.decode("utf-8", "surrogateescape")
         command = (
-            f"printf '%s' '{odd}' > bytes; pwd; env | sort; echo err >&2; "
-            "cut -d' ' -f1,5,6 /proc/$$/stat > ids; cat > stdin"
+            b"printf '%s' '" + ODD_BYTES + b"' > bytes; pwd; env | sort; echo err >&2; "
+            b"cut -d' ' -f1,5,6 /proc/$$/stat > ids; cat > stdin"
         )
         run = self.run_spec(command)
         pid, ended = start(run, {"PATH": os.environ["PATH"], "ONLY": "this"})
