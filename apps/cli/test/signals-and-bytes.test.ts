@@ -1,12 +1,11 @@
 // Through the built CLI on the local execenv: any signal that ends a run is recorded by
 // bash's name and the batch goes on; cmdfile lines reach `bash -c` byte for byte; a line
 // with a NUL byte is a usage error.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { execa, execaSync } from "execa";
 import { describe, expect, it } from "vitest";
-import { read, readRecords, SIERRA, sierra } from "./helpers.js";
+import { makeBatch, read, readRecords, SIERRA, sierra } from "./helpers.js";
 
 /**
  * Signals that do not end a `bash -c` run: bash ignores QUIT; the default action of CHLD,
@@ -14,12 +13,7 @@ import { read, readRecords, SIERRA, sierra } from "./helpers.js";
  */
 const NOT_ENDING = new Set([3, 17, 18, 19, 20, 21, 22, 23, 28]);
 
-function batchWithCmdfile(content: Buffer) {
-  const root = mkdtempSync(path.join(tmpdir(), "sierra-bytes-"));
-  mkdirSync(path.join(root, "exp-inputs", "e"), { recursive: true });
-  writeFileSync(path.join(root, "exp-inputs", "e", "commands.txt"), content);
-  return root;
-}
+const batchWithCmdfile = (content: Buffer) => makeBatch({ e: content });
 
 describe("signals", () => {
   it("records any signal 1-64 that ends a run by the name bash gives it, and goes on", async () => {

@@ -1,8 +1,7 @@
 // The conformance suite: the whole execution contract, checked against one execenv with
 // real processes through the core's executeBatch, from the plugin author's vitest.
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -57,14 +56,6 @@ const REFUSALS: ReadonlyArray<{
 ];
 
 const lines = (file: string) => readFileSync(file, "utf8").trim().split("\n");
-
-/** A batch of one experiment `a` whose cmdfile holds exactly `content`, bytes that are not UTF-8 included. */
-function batchOfBytes(content: Buffer): string {
-  const root = mkdtempSync(path.join(tmpdir(), "sierra-batch-"));
-  mkdirSync(path.join(root, "exp-inputs", "a"), { recursive: true });
-  writeFileSync(path.join(root, "exp-inputs", "a", "commands.txt"), content);
-  return root;
-}
 
 /** Signals that end a `bash -c` run, by the names bash's `kill -l` gives them: some with no name in Node or Python. */
 const ENDING_SIGNALS: ReadonlyArray<[number, string]> = [
@@ -250,13 +241,13 @@ export function describeExecEnvConformance(execenv: ExecEnv, settings: Conforman
       "runs each cmdfile line's exact bytes, UTF-8 or not, and records it as text",
       async () => {
         const odd = Buffer.from([0xff, 0xe9, 0xe2, 0x82]);
-        const root = batchOfBytes(
-          Buffer.concat([
+        const root = makeBatch({
+          a: Buffer.concat([
             Buffer.from(`printf '%s' '`),
             odd,
             Buffer.from(`' > "$SIERRA_BATCH_ROOT/odd"\nprintf '%s' 'café ✓' > "$SIERRA_BATCH_ROOT/utf8"\n`),
           ]),
-        );
+        });
         expect((await run(root)).exitCode).toBe(0);
         expect(readFileSync(path.join(root, "odd"))).toEqual(odd);
         expect(readFileSync(path.join(root, "utf8"), "utf8")).toBe("café ✓");
