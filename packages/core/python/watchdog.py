@@ -11,6 +11,8 @@ import signal
 import sys
 import time
 
+# This file's directory, for sierra_runs, even where PYTHONSAFEPATH leaves it off the path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sierra_runs
 
 MARKER = f"SIERRA_EXEC_ID={sys.argv[1]}".encode()
