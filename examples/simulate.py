@@ -24,6 +24,5 @@ out_dir = os.path.join(os.environ["SIERRA_BATCH_ROOT"], "scratch", os.environ["S
 os.makedirs(out_dir, exist_ok=True)
 with open(os.path.join(out_dir, "positions.csv"), "w") as f:
     f.write("robot,x,y\n")
-    for i, (x, y) in enumerate(positions):
-        f.write(f"{i},{x:.3f},{y:.3f}\n")
+    f.writelines(f"{i},{x:.3f},{y:.3f}\n" for i, (x, y) in enumerate(positions))
 print(f"simulated {args.robots} robots for {args.steps} steps (seed {args.seed})")

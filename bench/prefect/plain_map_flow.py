@@ -14,7 +14,8 @@ def run(cmd: str) -> int:
 
 
 if __name__ == "__main__":
-    commands = [l for l in open(sys.argv[1]).read().splitlines() if l.strip()]
+    with open(sys.argv[1]) as cmdfile:
+        commands = [l for l in cmdfile.read().splitlines() if l.strip()]
 
     @flow(task_runner=ThreadPoolTaskRunner(max_workers=int(sys.argv[2])))
     def batch(cmds: list[str]) -> None:

@@ -4,6 +4,7 @@ import { ExecEnvRegistry } from "@sierra-exec/core";
 import local from "@sierra-exec/execenv-local";
 import prefectLocal from "@sierra-exec/execenv-prefect-local";
 import prefect1 from "@sierra-exec/execenv-prefect1-agent";
+import slurm from "@sierra-exec/execenv-slurm";
 
 const require = createRequire(import.meta.url);
 const versionOf = (packageName: string): string => require(`${packageName}/package.json`).version;
@@ -14,6 +15,7 @@ export function builtinRegistry(): ExecEnvRegistry {
     [local, "@sierra-exec/execenv-local"],
     [prefectLocal, "@sierra-exec/execenv-prefect-local"],
     [prefect1, "@sierra-exec/execenv-prefect1-agent"],
+    [slurm, "@sierra-exec/execenv-slurm"],
   ] as const) {
     registry.register({ execenv, packageName, version: versionOf(packageName) });
   }

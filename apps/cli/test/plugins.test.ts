@@ -60,9 +60,9 @@ describe("loading a third-party execenv", () => {
 
   it("an unknown name says what was tried and how to install", async () => {
     await expectRefused(
-      ["--execenv", "slurm"],
+      ["--execenv", "pbs"],
       makeProject(),
-      /unknown execenv "slurm": not a built-in \(local, hpc\.local, prefect\.localserver, prefectserver\.local, prefect1\.localagent\), and no package @sierra-exec\/execenv-slurm or sierra-execenv-slurm is installed in .*: install one \(npm i -D sierra-execenv-slurm\)/,
+      /unknown execenv "pbs": not a built-in \(local, hpc\.local, prefect\.localserver, prefectserver\.local, prefect1\.localagent, slurm, hpc\.slurm\), and no package @sierra-exec\/execenv-pbs or sierra-execenv-pbs is installed in .*: install one \(npm i -D sierra-execenv-pbs\)/,
     );
     await expectRefused(
       ["--execenv", "./missing.mjs"],

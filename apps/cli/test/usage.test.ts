@@ -3,9 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
-import { defineExecEnv } from "@sierra-exec/core";
+import { defineExecEnv, z } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
-import { z } from "zod";
 import { builtinRegistry, main } from "../src/index.js";
 import { makeBatch, sierra } from "./helpers.js";
 
@@ -49,8 +48,8 @@ const cases: Array<[string, string[], RegExp]> = [
   ],
   [
     "an unknown execenv",
-    ["--batch-root", batch, "--execenv", "slurm"],
-    /unknown execenv "slurm": not a built-in \(local, hpc\.local, prefect\.localserver, prefectserver\.local, prefect1\.localagent\)/,
+    ["--batch-root", batch, "--execenv", "pbs"],
+    /unknown execenv "pbs": not a built-in \(local, hpc\.local, prefect\.localserver, prefectserver\.local, prefect1\.localagent, slurm, hpc\.slurm\)/,
   ],
   ["an unknown option", ["--batch-root", batch, "--exec-fast"], /unknown option '--exec-fast'/],
   ["a stray argument", ["--batch-root", batch, "extra"], /too many arguments/],
@@ -122,6 +121,7 @@ describe("information", () => {
     const list = await sierra(["execenvs"]);
     expect(list.exitCode).toBe(0);
     expect(list.stdout).toMatch(/^local\s+hpc\.local\s+@sierra-exec\/execenv-local@\d+\.\d+\.\d+/m);
+    expect(list.stdout).toMatch(/^slurm\s+hpc\.slurm\s+@sierra-exec\/execenv-slurm@\d+\.\d+\.\d+/m);
     expect((await sierra(["--version"])).stdout).toMatch(/^\d+\.\d+\.\d+$/);
   });
 });

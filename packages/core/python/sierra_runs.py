@@ -10,11 +10,11 @@ any JSON parser, HTTP API or database on the way keeps (Prefect's server refuses
 surrogates that would carry bytes that are not UTF-8 in a JSON string). "env" holds the
 variables the run adds to the caller's environment; a null "stdout" or "stderr" is discarded.
 
-Stdlib only, Python 3.9+. It lives in @sierra-exec/core's python/ directory, which each execenv
-puts on its interpreter's sys.path: never in PYTHONPATH, which the runs would inherit.
+Stdlib only, and Python 3.6+ without annotations: the slurm execenv runs it with whatever
+python3 the nodes have. It lives in @sierra-exec/core's python/ directory, which each execenv
+puts on its interpreter's sys.path (never in PYTHONPATH, which the runs would inherit), or
+copies next to its own script.
 """
-
-from __future__ import annotations
 
 import base64
 import os
@@ -23,19 +23,17 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Collection
-from typing import Any
 
 BASH = shutil.which("bash")
 _WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 
 
-def command_bytes(run: dict[str, Any]) -> bytes:
+def command_bytes(run):
     """The exact bytes of a run's command line, what `bash -c` runs."""
     return base64.b64decode(run["commandBase64"], validate=True)
 
 
-def signal_name(number: int) -> str:
+def signal_name(number):
     """The name bash's `kill -l` gives a signal: SIGTERM, SIGRTMIN+1, SIGRTMAX-2; SIG<n> for a
     number it has no name for (32 and 33, glibc's own)."""
     low, high = getattr(signal, "SIGRTMIN", 0), getattr(signal, "SIGRTMAX", 0)
@@ -48,25 +46,25 @@ def signal_name(number: int) -> str:
         return f"SIG{number}"
 
 
-def outcome(returncode: int) -> tuple[int | None, str | None]:
+def outcome(returncode):
     """(exit code, None), or (None, signal name) for a returncode that is minus a signal."""
     return (returncode, None) if returncode >= 0 else (None, signal_name(-returncode))
 
 
-def not_started(error: Exception) -> str:
+def not_started(error):
     """Why a run could not start (no bash, no working directory, an output file not writable)."""
     if isinstance(error, OSError):
         return f"could not start: {error.strerror or error}: {error.filename or 'bash'}"
     return f"could not start: {error}"
 
 
-def _argv(run: dict[str, Any]) -> list[Any]:
+def _argv(run):
     if BASH is None:
         raise FileNotFoundError(2, "No such file or directory", "bash")
     return [BASH, "-c", command_bytes(run)]
 
 
-def _make_output_dirs(run: dict[str, Any]) -> None:
+def _make_output_dirs(run):
     # stdout and stderr share their run's directory: one mkdir, not two.
     for directory in {os.path.dirname(run[name]) for name in ("stdout", "stderr") if run[name]}:
         try:
@@ -77,7 +75,7 @@ def _make_output_dirs(run: dict[str, Any]) -> None:
             os.makedirs(directory, exist_ok=True)
 
 
-def spawn(run: dict[str, Any], env: dict[str, str]) -> int:
+def spawn(run, env):
     """Starts a run from a process with a single thread (the local launcher) and returns its pid,
     also its process group's id; the caller reaps it (os.waitpid). `env` is the run's whole
     environment. posix_spawn (vfork and exec) costs about half of what a fork of Python does,
@@ -94,7 +92,7 @@ def spawn(run: dict[str, Any], env: dict[str, str]) -> int:
     return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True, setsigmask=set())
 
 
-def popen(run: dict[str, Any], env: dict[str, str]) -> subprocess.Popen:
+def popen(run, env):
     """Starts a run from a process with several threads (the Prefect flows), where changing the
     process's directory would move every thread: subprocess changes it in the child. `env` is
     the run's whole environment. Wait for it with `wait`."""
@@ -110,15 +108,15 @@ def popen(run: dict[str, Any], env: dict[str, str]) -> subprocess.Popen:
             os.close(fd)
 
 
-def signal_groups(groups: Collection[int], sig: int) -> None:
+def signal_groups(groups, sig):
     for pgid in list(groups):
         try:
             os.killpg(pgid, sig)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):  # gone, or its number reused by another user
             pass
 
 
-def ended(pgid: int, returncode: int) -> tuple[int | None, str | None]:
+def ended(pgid, returncode):
     """How a run ended (see `outcome`). What the run left behind in its group goes with it."""
     signal_groups([pgid], signal.SIGKILL)
     return outcome(returncode)
@@ -128,30 +126,30 @@ class Stop:
     """Stops process groups: TERM now, and at the deadline, `grace` seconds later, KILL to the
     groups still in `groups` (a fixed list, or a collection the caller keeps up to date)."""
 
-    def __init__(self, groups: Collection[int], grace: float):
+    def __init__(self, groups, grace):
         self.groups = groups
         self.deadline = time.monotonic() + grace
         self.killed = False
         signal_groups(groups, signal.SIGTERM)
 
-    def timeout(self) -> float | None:
+    def timeout(self):
         """Seconds until the KILL is due; None once it is sent."""
         return None if self.killed else max(0.0, self.deadline - time.monotonic())
 
-    def poll(self) -> None:
+    def poll(self):
         """Sends the KILL if it is due."""
         if not self.killed and time.monotonic() >= self.deadline:
             signal_groups(self.groups, signal.SIGKILL)
             self.killed = True
 
-    def wait(self, done: Callable[[], bool], step: float = 0.02) -> None:
+    def wait(self, done, step=0.02):
         """Returns once done() holds, sending the KILL when it is due meanwhile."""
         while not done():
             self.poll()
             time.sleep(step)
 
 
-def wait(process: subprocess.Popen, grace: float) -> int:
+def wait(process, grace):
     """The returncode of a run started by `popen`. A KeyboardInterrupt raised in the waiting
     thread (Prefect 1 cancels a flow run so) stops the run, and the wait goes on, so that its
     end is still reported. The wait itself runs in a thread of its own: interrupted inside
@@ -159,12 +157,12 @@ def wait(process: subprocess.Popen, grace: float) -> int:
     an interrupt can leave believing that the thread has ended."""
     done = threading.Event()
 
-    def waiter() -> None:
+    def waiter():
         process.wait()
         done.set()
 
     threading.Thread(target=waiter, daemon=True).start()
-    stop: Stop | None = None
+    stop = None
     while not done.is_set():
         try:
             if not done.wait(None if stop is None else stop.timeout()) and stop is not None:

@@ -1,13 +1,16 @@
 """Watchdog of a batch: if the sierra CLI dies without cleaning up (kill -9, OOM), stops
 what the batch started in process groups of its own (servers, workers, agents, runs).
 
-Reads lines on stdin: "group PGID" (a process group to stop, the last named stopped first)
-and "dismiss" (the CLI cleaned up itself: exit). At EOF, the CLI is gone: TERM each group,
-KILL it after GRACE seconds, then every process whose environment carries
-SIERRA_EXEC_ID=MARKER. Usage: watchdog.py MARKER GRACE
+Reads lines on stdin: "group PGID" (a process group to stop, the last named stopped first),
+"exec JSON-ARGV" (a command to run, e.g. scancel of a batch's cluster jobs, the last named
+run first) and "dismiss" (the CLI cleaned up itself: exit). At EOF, the CLI is gone: run
+each command, TERM each group, KILL it after GRACE seconds, then every process whose
+environment carries SIERRA_EXEC_ID=MARKER. Usage: watchdog.py MARKER GRACE
 """
+import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -52,12 +55,21 @@ def marked():
 def main():
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the CLI's to handle
     groups = []
+    commands = []
     for line in sys.stdin:
         word, _, value = line.strip().partition(" ")
         if word == "dismiss":
             return
         if word == "group":
             groups.append(int(value))
+        elif word == "exec":
+            commands.append(json.loads(value))
+    for argv in reversed(commands):
+        try:
+            subprocess.run(argv, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            pass
     for pgid in reversed(groups):
         stop_group(pgid)
     for sig in (signal.SIGTERM, signal.SIGKILL):

@@ -56,6 +56,8 @@ export interface RunOutcome {
   finishedAt?: Date;
   /** Why the run could not start, or why it has no exit status. */
   error?: string;
+  /** Where the run executed (a node, a worker's host); this host when left out. */
+  host?: string;
 }
 
 export interface ExecuteContext<Options, State> extends ExecEnvContext<Options> {

@@ -138,7 +138,7 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
       durationMs: finishedMs - startMs,
       attempt: (plan.history?.attempts(run) ?? 0) + 1,
       execenv: execenv.name,
-      host: records.host,
+      host: outcome.host ?? records.host,
       stdout: run.stdout,
       stderr: run.stderr,
       ...(outcome.error ? { error: outcome.error } : {}),

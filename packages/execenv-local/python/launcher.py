@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 
-if sys.version_info < (3, 9):  # noqa: UP036 (one clear line from an older Python)
+if sys.version_info < (3, 9):  # noqa: UP036 - the python3 a user passes may be older: say so in one line
     sys.exit(f"the run launcher needs Python 3.9+, not {sys.version.split()[0]}")
 
 sys.path.insert(0, sys.argv[1])

@@ -1,8 +1,7 @@
 // The `local` execenv: our answer to GNU parallel. Runs execute on this machine, exactly
 // `--exec-jobs-per-node` at a time, each `bash -c` in its own process group, started by a
 // small Python launcher (see python/launcher.py for why).
-import { defineExecEnv, killGraceOption } from "@sierra-exec/core";
-import { z } from "zod";
+import { defineExecEnv, killGraceOption, z } from "@sierra-exec/core";
 import { Launcher } from "./launcher.js";
 
 export const localOptionsSchema = z.object({

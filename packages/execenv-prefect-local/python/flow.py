@@ -47,9 +47,8 @@ _settings: dict[str, Any] = {"events": None, "grace": 5.0, "strict": False}
 def _emit(event: dict[str, Any]) -> None:
     # One short line per write on an O_APPEND file, under the lock: the reader never sees
     # interleaved lines.
-    with _lock:
-        with open(_settings["events"], "a", encoding="utf-8") as out:
-            out.write(json.dumps(event) + "\n")
+    with _lock, open(_settings["events"], "a", encoding="utf-8") as out:
+        out.write(json.dumps(event) + "\n")
 
 
 def _run_env(extra: dict[str, str]) -> dict[str, str]:

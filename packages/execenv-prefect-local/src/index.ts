@@ -9,8 +9,8 @@ import {
   markedProcesses,
   stopMarkedProcesses,
   Watchdog,
+  z,
 } from "@sierra-exec/core";
-import { z } from "zod";
 import { connect, type PrefectClient } from "./api.js";
 import { executeFlowRun } from "./flow-runs.js";
 import { MARKER } from "./prefect-env.js";

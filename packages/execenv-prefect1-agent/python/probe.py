@@ -12,7 +12,7 @@ try:
         print(f"it has Prefect {prefect.__version__}, not Prefect 1")
         sys.exit(1)
     prefect.Flow("probe", run_config=LocalRun()).serialize(build=False)
-except Exception as error:  # any failure means this installation cannot run a batch
+except Exception as error:  # noqa: BLE001 - any failure means this installation cannot run a batch
     print(f"{type(error).__name__}: {error}".splitlines()[0])
     sys.exit(1)
 print(prefect.__version__)

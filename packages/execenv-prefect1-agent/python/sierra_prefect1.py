@@ -89,7 +89,7 @@ class SierraRun(Task):
             # makes the stop exact.
             try:
                 prefect.Client().cancel_flow_run(prefect.context.get("flow_run_id"))
-            except Exception as error:  # the plugin cancels too, only later
+            except Exception as error:  # noqa: BLE001 - the plugin cancels too, only later
                 self.logger.warning(f"could not cancel the flow run: {error}")
         raise signals.FAIL(message)
 

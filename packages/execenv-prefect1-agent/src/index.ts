@@ -3,7 +3,14 @@
 // Server 1 the user runs). Progress and records follow the backend's task-run states.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { defineExecEnv, type Run, SierraError, stopProcessGroup, Watchdog } from "@sierra-exec/core";
+import {
+  defineExecEnv,
+  type ExecEnv,
+  type Run,
+  SierraError,
+  stopProcessGroup,
+  Watchdog,
+} from "@sierra-exec/core";
 import type { Agent } from "./agent.js";
 import type { Backend } from "./backend/index.js";
 import { flowFiles } from "./flow-spec.js";
@@ -49,7 +56,8 @@ async function stopRuns(pidDir: string, graceMs: number): Promise<void> {
   );
 }
 
-export default defineExecEnv({
+// Annotated so that its published type names the schema, not zod's types (zod is core's dependency).
+const prefect1: ExecEnv<typeof prefect1OptionsSchema, BatchState> = defineExecEnv({
   name: "prefect1.localagent",
   description: "Runs as Prefect 1 flow runs picked up by a real Prefect 1.4.1 local agent",
   options: prefect1OptionsSchema,
@@ -172,3 +180,5 @@ export default defineExecEnv({
     });
   },
 });
+
+export default prefect1;

@@ -1,7 +1,6 @@
 // The options of the prefect1.localagent execenv, named as Prefect 1's local agent names
 // them where there is a counterpart (`prefect agent local start -l/-e/-p/-f`).
-import { killGraceOption, SierraError } from "@sierra-exec/core";
-import { z } from "zod";
+import { killGraceOption, SierraError, z } from "@sierra-exec/core";
 
 const list = (separator: string) => (value: string) =>
   value

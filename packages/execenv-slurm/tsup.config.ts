@@ -1,0 +1,5 @@
+import { defineConfig } from "tsup";
+import { base } from "../../tsup.base.js";
+
+// The test cluster is a second entry: the CLI's tests and the benchmark start clusters with it.
+export default defineConfig({ ...base, entry: ["src/index.ts", "src/test-cluster.ts"] });
