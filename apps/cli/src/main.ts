@@ -23,6 +23,9 @@ import { Command, CommanderError, Option } from "commander";
 import packageJson from "../package.json" with { type: "json" };
 import { builtinRegistry } from "./builtins.js";
 import { createReporter } from "./reporter.js";
+import { isSierraPipeline, runSierraPipeline } from "./sierra-pipeline.js";
+import { sierraPluginsCommand } from "./sierra-plugins.js";
+import { sierraSpellings } from "./sierra-spellings.js";
 import { printSummary } from "./summary.js";
 
 export interface CliIo {
@@ -44,6 +47,11 @@ Commands:
   sierra execenvs     list the available execenvs with their package and version
   sierra new execenv <name> [--dir <path>]
                       write a new execenv plugin package (builds and passes the testkit)
+  sierra sierra-plugins
+                      print the directory to add to SIERRA_PLUGIN_PATH, so that SIERRA's own
+                      sierra takes --execenv=<any of ours>
+  sierra <SIERRA's arguments> --pipeline 1 2 3 4 [--sierra-python PATH]
+                      run SIERRA's pipeline, stage 2 on our execenvs (see the README)
 
 Exit status: 0 all runs succeeded, 1 a run failed, 2 usage or environment error,
 130/143 interrupted by SIGINT/SIGTERM.`;
@@ -59,6 +67,15 @@ export async function main(
   try {
     if (argv[0] === "execenvs") return listExecEnvs(registry, io);
     if (argv[0] === "new") return newPackage(argv.slice(1), io);
+    if (argv[0] === "sierra-plugins") {
+      const cwd = io.cwd ?? process.cwd();
+      return await sierraPluginsCommand(
+        argv.slice(1),
+        (name) => loadExecEnv(name, { registry, from: lookupDirs(io), cwd }),
+        io,
+      );
+    }
+    if (isSierraPipeline(argv)) return await runSierraPipeline(argv, io, verbose);
     return await runBatch(argv, registry, io, verbose);
   } catch (error) {
     if (isSierraError(error)) {
@@ -208,9 +225,15 @@ async function runBatch(
   const wantsHelp = argv.includes("--help") || argv.includes("-h");
   const cwd = io.cwd ?? process.cwd();
   const entry = await loadExecEnv(execenvArgument(argv, io.env), { registry, from: lookupDirs(io), cwd });
+  const spelled = sierraSpellings(
+    argv,
+    entry.execenv.name,
+    describeOptions(entry.execenv.options).map((o) => o.flag),
+  );
+  for (const note of spelled.notes) io.stderr.write(`sierra: note: ${note}\n`);
   const program = buildProgram(entry, io);
   try {
-    program.parse(argv, { from: "user" });
+    program.parse(spelled.argv, { from: "user" });
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
     if (error.exitCode === 0 || wantsHelp) return 0;

@@ -173,7 +173,7 @@ export async function executeBatch<Schema extends z.ZodObject, State>(
     setupCalled = true;
     log.debug(`${execenv.name}: set up the batch`);
     state = await execenv.setupBatch?.(base);
-    records = new RecordWriter(plan.batch.root, !core.execResume);
+    records = new RecordWriter(plan.batch.root, !core.execResume, plan.batch);
     observer.batchStarted?.({ runs: plan.runs.length, jobs: core.execJobsPerNode });
     const ctx: ExecuteContext<z.output<Schema>, State> = {
       ...base,

@@ -1,6 +1,7 @@
 // The plan of an invocation: the batch on disk and the runs selected to execute.
 import { type Batch, discoverBatch } from "./batch.js";
 import type { CoreOptions } from "./core-options.js";
+import { withParallelLogs } from "./parallel-log.js";
 import { batchRuns, type Run } from "./run.js";
 import { type RunHistory, readRunHistory } from "./run-records.js";
 import { selectExperiments, selectRuns } from "./selection.js";
@@ -18,7 +19,7 @@ export interface BatchPlan {
 export function planBatch(core: CoreOptions): BatchPlan {
   const batch = discoverBatch(core.batchRoot);
   const experiments = selectExperiments(batch, core.expRange);
-  const history = core.execResume ? readRunHistory(batch.root) : undefined;
+  const history = core.execResume ? withParallelLogs(readRunHistory(batch.root), batch) : undefined;
   const all = batchRuns(batch, core.execDevnull);
   const runs = selectRuns(all, experiments, history);
   const inRange = selectRuns(all, experiments, undefined).length;

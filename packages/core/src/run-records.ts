@@ -3,6 +3,8 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { constants, hostname } from "node:os";
 import path from "node:path";
+import type { Batch } from "./batch.js";
+import { JOBLOG_HEADER, ParallelLogWriter } from "./parallel-log.js";
 import type { Run } from "./run.js";
 
 export interface RunRecord {
@@ -28,7 +30,6 @@ export const recordSucceeded = (record: Pick<RunRecord, "exitCode">) => record.e
 export const runsJsonlPath = (batchRoot: string) => path.join(batchRoot, "statistics", "exec", "runs.jsonl");
 export const joblogPath = (batchRoot: string) => path.join(batchRoot, "scratch", "joblog");
 
-const JOBLOG_HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
 const runKey = (exp: string, run: number) => `${exp}\u0000${run}`;
 
 export interface RunHistory {
@@ -86,11 +87,16 @@ export class RecordWriter {
   readonly host = hostname();
   private readonly jsonl: number;
   private readonly joblog: number;
+  private readonly parallelLogs: ParallelLogWriter | undefined;
 
-  /** `fresh` truncates both files (a run without --exec-resume); otherwise appends. */
-  constructor(batchRoot: string, fresh: boolean) {
+  /**
+   * `fresh` truncates both files (a run without --exec-resume); otherwise appends. Given
+   * the batch, also writes SIERRA's hpc.local joblogs (parallel-log.ts).
+   */
+  constructor(batchRoot: string, fresh: boolean, batch?: Batch) {
     this.jsonl = openAppend(runsJsonlPath(batchRoot), fresh);
     this.joblog = openAppend(joblogPath(batchRoot), fresh, JOBLOG_HEADER);
+    this.parallelLogs = batch && new ParallelLogWriter(batch, fresh);
   }
 
   write(record: RunRecord, seq: number): void {
@@ -100,13 +106,13 @@ export class RecordWriter {
     const exitval = record.exitCode ?? (record.signal ? 0 : -1);
     const signal = record.signal ? signalNumber(record.signal) : 0;
     const command = record.command.replace(/[\t\n]/g, " ");
-    writeSync(
-      this.joblog,
-      `${seq}\t:\t${seconds(startMs)}\t${seconds(record.durationMs, 10)}\t0\t${received}\t${exitval}\t${signal}\t${command}\n`,
-    );
+    const line = `:\t${seconds(startMs)}\t${seconds(record.durationMs, 10)}\t0\t${received}\t${exitval}\t${signal}\t${command}\n`;
+    writeSync(this.joblog, `${seq}\t${line}`);
+    this.parallelLogs?.write(record.exp, record.command, line);
   }
 
   close(): void {
+    this.parallelLogs?.close();
     closeSync(this.jsonl);
     closeSync(this.joblog);
   }

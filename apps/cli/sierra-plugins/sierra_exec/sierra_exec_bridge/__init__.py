@@ -1,0 +1,5 @@
+"""sierra-exec's execenvs for SIERRA (see plugin.py)."""
+
+
+def sierra_plugin_type() -> str:
+    return "pipeline"

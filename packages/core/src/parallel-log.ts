@@ -1,0 +1,166 @@
+// SIERRA's hpc.local runs each cmdfile under GNU parallel with `--joblog parallel.log` in
+// its scratch directory (scratch/<exp>/ per experiment, scratch/ for the per-batch cmdfile)
+// and resumes with `--resume-failed`. Those logs are read here as run history, so that our
+// --exec-resume skips what SIERRA's last stage 2 ran; and ours are written there, so that
+// SIERRA's --exec-resume skips what we ran.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { constants, hostname } from "node:os";
+import path from "node:path";
+import { BATCH_CMDFILE_EXP, type Batch } from "./batch.js";
+import type { RunHistory, RunRecord } from "./run-records.js";
+
+export const JOBLOG_HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
+
+/** Where SIERRA's hpc.local keeps the joblog of an experiment, or of the per-batch cmdfile. */
+export const parallelLogPath = (batchRoot: string, exp?: string) =>
+  path.join(batchRoot, "scratch", ...(exp ? [exp] : []), "parallel.log");
+
+interface Scope {
+  file: string;
+  /**
+   * The cmdfile's lines, trimmed, in order: a joblog's Seq is a 1-based line number (GNU
+   * parallel makes a job of every line, blank and `#` ones too).
+   */
+  lines: string[];
+  /** The batch's run for each line's command. */
+  runs: Map<string, { exp: string; run: number }>;
+}
+
+const rootCmdfile = (batch: Batch) => path.join(batch.root, "commands.txt");
+
+const rawLines = (file: string) => {
+  const lines = readFileSync(file, "utf8").split(/\r?\n/);
+  if (lines.at(-1) === "") lines.pop();
+  return lines.map((line) => line.trim());
+};
+
+/** The joblogs SIERRA would write for this batch, each with the runs its lines stand for. */
+function scopes(batch: Batch): Scope[] {
+  const result: Scope[] = [];
+  const byCommand = (exps: Batch["experiments"]) => {
+    const runs = new Map<string, { exp: string; run: number }>();
+    for (const experiment of exps) {
+      experiment.commands.forEach((command, run) => {
+        if (!runs.has(command.trim())) runs.set(command.trim(), { exp: experiment.name, run });
+      });
+    }
+    return runs;
+  };
+  if (existsSync(rootCmdfile(batch))) {
+    result.push({
+      file: parallelLogPath(batch.root),
+      lines: rawLines(rootCmdfile(batch)),
+      runs: byCommand(batch.experiments),
+    });
+  }
+  for (const experiment of batch.experiments) {
+    if (experiment.name === BATCH_CMDFILE_EXP) continue;
+    result.push({
+      file: parallelLogPath(batch.root, experiment.name),
+      lines: rawLines(path.join(experiment.dir, "commands.txt")),
+      runs: byCommand([experiment]),
+    });
+  }
+  return result;
+}
+
+const signalName = (number: number) =>
+  Object.entries(constants.signals).find(([, value]) => value === number)?.[0] ?? `SIG${number}`;
+
+/**
+ * The last attempt of each run that a GNU parallel joblog of this batch records, keyed
+ * `exp\0run`. Lines are matched to runs by their command, so that the log of the per-batch
+ * cmdfile finds its runs however the batch groups them.
+ */
+export function readParallelLogs(batch: Batch): Map<string, { record: RunRecord; attempts: number }> {
+  const found = new Map<string, { record: RunRecord; attempts: number }>();
+  for (const scope of scopes(batch)) {
+    if (!existsSync(scope.file)) continue;
+    for (const line of readFileSync(scope.file, "utf8").split("\n").slice(1)) {
+      const [, host = "", start, runtime, , , exitval, signal, ...command] = line.split("\t");
+      const target = scope.runs.get(command.join("\t").trim());
+      const startS = Number(start);
+      const durationS = Number(runtime);
+      if (!target || !Number.isFinite(startS) || !Number.isFinite(durationS)) continue;
+      const signalNumber = Number(signal);
+      const record: RunRecord = {
+        exp: target.exp,
+        run: target.run,
+        command: batch.experiments.find((e) => e.name === target.exp)?.commands[target.run] ?? "",
+        exitCode: signalNumber > 0 ? null : Number(exitval),
+        signal: signalNumber > 0 ? signalName(signalNumber) : null,
+        startedAt: new Date(startS * 1000).toISOString(),
+        finishedAt: new Date((startS + durationS) * 1000).toISOString(),
+        durationMs: Math.round(durationS * 1000),
+        attempt: 0,
+        execenv: "gnu-parallel",
+        host: host === ":" ? hostname() : host,
+        stdout: null,
+        stderr: null,
+      };
+      const key = `${target.exp}\u0000${target.run}`;
+      const attempts = (found.get(key)?.attempts ?? 0) + 1;
+      found.set(key, { record: { ...record, attempt: attempts }, attempts });
+    }
+  }
+  return found;
+}
+
+/** How much later a joblog line must end than our record of the run to stand for a newer attempt. */
+const SAME_ATTEMPT_MS = 5;
+
+/** `history` (runs.jsonl), where a joblog records a later attempt of a run: that attempt. */
+export function withParallelLogs(history: RunHistory, batch: Batch): RunHistory {
+  const logged = readParallelLogs(batch);
+  if (logged.size === 0) return history;
+  const key = (run: { exp: string; index: number }) => `${run.exp}\u0000${run.index}`;
+  return {
+    attempts: (run) => Math.max(history.attempts(run), logged.get(key(run))?.attempts ?? 0),
+    last: (run) => {
+      const ours = history.last(run);
+      const theirs = logged.get(key(run))?.record;
+      if (!theirs) return ours;
+      if (!ours) return theirs;
+      return Date.parse(theirs.finishedAt) > Date.parse(ours.finishedAt) + SAME_ATTEMPT_MS ? theirs : ours;
+    },
+  };
+}
+
+/**
+ * Writes our attempts into the joblogs SIERRA's hpc.local reads, with the Seq GNU parallel
+ * gives the run's line in the cmdfile SIERRA hands it: the per-batch one where the batch
+ * has it, else the experiment's.
+ */
+export class ParallelLogWriter {
+  private readonly scopes: Scope[];
+  private readonly open = new Map<string, number>();
+
+  /** `fresh` starts each joblog anew on its first line (a run without --exec-resume). */
+  constructor(
+    batch: Batch,
+    private readonly fresh: boolean,
+  ) {
+    this.scopes = scopes(batch);
+  }
+
+  /** `line` is the joblog line after its Seq. */
+  write(exp: string, command: string, line: string): void {
+    const trimmed = command.trim();
+    const scope = this.scopes.find((s) => s.runs.get(trimmed)?.exp === exp && s.lines.includes(trimmed));
+    if (!scope) return;
+    let fd = this.open.get(scope.file);
+    if (fd === undefined) {
+      mkdirSync(path.dirname(scope.file), { recursive: true });
+      const append = !this.fresh && existsSync(scope.file);
+      fd = openSync(scope.file, append ? "a" : "w");
+      if (!append) writeSync(fd, JOBLOG_HEADER);
+      this.open.set(scope.file, fd);
+    }
+    writeSync(fd, `${scope.lines.indexOf(trimmed) + 1}\t${line}`);
+  }
+
+  close(): void {
+    for (const fd of this.open.values()) closeSync(fd);
+    this.open.clear();
+  }
+}
