@@ -1,11 +1,12 @@
 // The run records: statistics/exec/runs.jsonl (one JSON object per attempt) and a GNU
 // parallel joblog. Each line is written as its run ends, so a crash loses no finished run.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
-import { constants, hostname } from "node:os";
+import { hostname } from "node:os";
 import path from "node:path";
 import type { Batch } from "./batch.js";
 import { JOBLOG_HEADER, ParallelLogWriter } from "./parallel-log.js";
 import type { Run } from "./run.js";
+import { signalNumber } from "./signal-names.js";
 
 export interface RunRecord {
   exp: string;
@@ -116,17 +117,4 @@ export class RecordWriter {
     closeSync(this.jsonl);
     closeSync(this.joblog);
   }
-}
-
-/** glibc's real-time signal range, as bash and Python report it on Linux (Node's constants lack it). */
-const SIGRTMIN = 34;
-const SIGRTMAX = 64;
-
-/** The number of a signal named as bash's `kill -l` names it: SIGTERM, SIGRTMIN+1, SIGRTMAX-2, SIG32. */
-function signalNumber(name: string): number {
-  const known = (constants.signals as Record<string, number>)[name];
-  if (known !== undefined) return known;
-  const realtime = /^SIGRT(MIN|MAX)([+-]\d+)?$/.exec(name);
-  if (realtime) return (realtime[1] === "MIN" ? SIGRTMIN : SIGRTMAX) + Number(realtime[2] ?? 0);
-  return Number(/^SIG(\d+)$/.exec(name)?.[1] ?? 0);
 }
