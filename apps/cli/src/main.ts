@@ -4,6 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   assertCapabilities,
+  commandBytes,
   coreOptionsSchema,
   describeOptions,
   type ExecEnvRegistry,
@@ -266,7 +267,12 @@ async function runBatch(
   const plan = planBatch(core, { paradigmGiven: raw.execParallelismParadigm !== undefined });
 
   if (core.dryRun) {
-    for (const run of plan.runs) io.stdout.write(`${run.id}\t${run.command}\n`);
+    // The exact bytes that `bash -c` would run, UTF-8 or not.
+    for (const run of plan.runs) {
+      io.stdout.write(
+        Buffer.concat([Buffer.from(`${run.id}\t`), commandBytes(run.command), Buffer.from("\n")]),
+      );
+    }
     return 0;
   }
 

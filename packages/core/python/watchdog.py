@@ -14,6 +14,10 @@ import subprocess
 import sys
 import time
 
+# This file's directory, for sierra_runs, even where PYTHONSAFEPATH leaves it off the path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sierra_runs
+
 MARKER = f"SIERRA_EXEC_ID={sys.argv[1]}".encode()
 GRACE = float(sys.argv[2])
 
@@ -27,15 +31,8 @@ def alive(pgid):
 
 
 def stop_group(pgid):
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + GRACE
-    while alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if alive(pgid):
-        os.killpg(pgid, signal.SIGKILL)
+    stop = sierra_runs.Stop([pgid], GRACE)
+    stop.wait(lambda: stop.killed or not alive(pgid), step=0.05)
 
 
 def marked():

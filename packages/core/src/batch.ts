@@ -2,6 +2,7 @@
 // from one set of cmdfiles: the per-batch one or the experiments' (SIERRA runs one set).
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { decodeCommand } from "./command-text.js";
 import { SierraError } from "./errors.js";
 
 /** Name given to the runs of the per-batch cmdfile that name no experiment's input directory. */
@@ -15,6 +16,7 @@ export interface Experiment {
   dir: string;
   /** Working directory of its runs: `dir`, or the batch root for runs of the per-batch cmdfile. */
   cwd: string;
+  /** Its runs' command lines, lossless (see command-text.ts). */
   commands: string[];
 }
 
@@ -43,7 +45,18 @@ export function parseCmdfile(text: string): string[] {
   });
 }
 
-const readCmdfile = (dir: string) => parseCmdfile(readFileSync(path.join(dir, CMDFILE), "utf8"));
+/** The runs of a cmdfile, read as bytes; a NUL byte, which no command line can hold, is a usage error. */
+export function readCmdfile(file: string): string[] {
+  const text = decodeCommand(readFileSync(file));
+  const commands = parseCmdfile(text);
+  if (commands.some((command) => command.includes("\0"))) {
+    const line = text.split(/\r?\n/).findIndex((l) => l.includes("\0") && parseCmdfile(l).length > 0) + 1;
+    throw new SierraError(
+      `${file}, line ${line}: a NUL byte, which no command line can hold (bash -c would cut the line there): remove it`,
+    );
+  }
+  return commands;
+}
 
 /**
  * The experiment a line of the per-batch cmdfile belongs to: the first whose input
@@ -86,7 +99,7 @@ export function discoverBatch(batchRoot: string, settings: DiscoverSettings = {}
     const byExp = new Map<string, string[]>(dirs.map((name) => [name, []]));
     const unnamed: string[] = [];
     const names = new Set(dirs);
-    for (const line of readCmdfile(root)) {
+    for (const line of readCmdfile(rootCmdfile)) {
       const exp = namedExperiment(line, names);
       if (exp === undefined) unnamed.push(line);
       else byExp.get(exp)?.push(line);
@@ -103,7 +116,7 @@ export function discoverBatch(batchRoot: string, settings: DiscoverSettings = {}
   } else {
     experiments = perExp.map((name) => {
       const dir = path.join(inputs, name);
-      return { name, dir, cwd: dir, commands: readCmdfile(dir) };
+      return { name, dir, cwd: dir, commands: readCmdfile(path.join(dir, CMDFILE)) };
     });
   }
   if (experiments.length === 0) {

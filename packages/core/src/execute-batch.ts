@@ -9,6 +9,7 @@ import type { Experiment } from "./batch.js";
 import { EXECUTION_MARKER, sweepBatch } from "./batch-guard.js";
 import { type BatchLock, lockBatchRoot } from "./batch-lock.js";
 import { assertCapabilities } from "./capabilities.js";
+import { displayCommand } from "./command-text.js";
 import type { CoreOptions } from "./core-options.js";
 import { isSierraError, type SierraError } from "./errors.js";
 import type { ExecEnv, ExecEnvContext, ExecuteContext, Logger, RunOutcome, RunStart } from "./exec-env.js";
@@ -190,7 +191,7 @@ export async function executeBatch<Schema extends z.ZodObject, State, Found>(
     const record: RunRecord = {
       exp: run.exp,
       run: run.index,
-      command: run.command,
+      command: displayCommand(run.command),
       exitCode: outcome.exitCode,
       signal: outcome.signal,
       startedAt: new Date(startMs).toISOString(),

@@ -18,6 +18,7 @@ export {
   type CapabilityName,
   capabilitiesSchema,
 } from "./capabilities.js";
+export { commandBytes, displayCommand } from "./command-text.js";
 export { type CoreOptions, coreOptionsSchema } from "./core-options.js";
 export { isSierraError, SierraError } from "./errors.js";
 export {
@@ -68,6 +69,7 @@ export {
 export { type BatchPlan, planBatch } from "./plan.js";
 export { groupAlive, killGraceOption, spawnGroup, stopProcessGroup } from "./process-group.js";
 export { cacheDir, ensurePythonEnv, type PythonEnv, type PythonEnvSpec } from "./python-env.js";
+export { CORE_PYTHON_DIR, type RunSpec, runSpec } from "./python-runs.js";
 export { ExecEnvRegistry, type RegisteredExecEnv } from "./registry.js";
 export { type Run, runOutputDir } from "./run.js";
 export {

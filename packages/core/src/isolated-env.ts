@@ -14,12 +14,14 @@ export interface Isolation {
   settings: Record<string, string>;
   /** Put in `SIERRA_EXEC_ID`, which the clean-up sweep looks for. */
   executionId: string;
+  /** Variables the backend itself changes for what it starts: runs get the caller's values back. */
+  keep?: string[];
 }
 
 /** The full environment for a helper process (spawn it without extending the caller's). */
 export function isolatedEnv(
   caller: NodeJS.ProcessEnv,
-  { prefix, settings, executionId }: Isolation,
+  { prefix, settings, executionId, keep = [] }: Isolation,
 ): Record<string, string> {
   const env: Record<string, string> = {};
   const restore: Record<string, string | null> = {};
@@ -28,7 +30,9 @@ export function isolatedEnv(
     if (key.startsWith(prefix)) restore[key] = value;
     else env[key] = value;
   }
-  for (const key of Object.keys(settings)) if (!key.startsWith(prefix)) restore[key] = caller[key] ?? null;
+  for (const key of [...Object.keys(settings), ...keep]) {
+    if (!key.startsWith(prefix)) restore[key] = caller[key] ?? null;
+  }
   return {
     ...env,
     ...settings,

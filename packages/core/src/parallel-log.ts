@@ -4,10 +4,12 @@
 // --exec-resume skips what SIERRA's last stage 2 ran; and ours are written there, so that
 // SIERRA's --exec-resume skips what we ran.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
-import { constants, hostname } from "node:os";
+import { hostname } from "node:os";
 import path from "node:path";
 import type { Batch } from "./batch.js";
+import { decodeCommand, displayCommand } from "./command-text.js";
 import type { RunHistory, RunRecord } from "./run-records.js";
+import { signalName } from "./signal-names.js";
 import { writeAll, writeFailure } from "./write-failure.js";
 
 export const JOBLOG_HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
@@ -29,8 +31,9 @@ interface Scope {
 
 const rootCmdfile = (batch: Batch) => path.join(batch.root, "commands.txt");
 
+// Commands here are as records show them (displayCommand): what the joblogs hold.
 const rawLines = (file: string) => {
-  const lines = readFileSync(file, "utf8").split(/\r?\n/);
+  const lines = displayCommand(decodeCommand(readFileSync(file))).split(/\r?\n/);
   if (lines.at(-1) === "") lines.pop();
   return lines.map((line) => line.trim());
 };
@@ -44,8 +47,9 @@ function scopes(batch: Batch): Scope[] {
   const byCommand = (exps: Batch["experiments"]) => {
     const runs = new Map<string, { exp: string; run: number }>();
     for (const experiment of exps) {
-      experiment.commands.forEach((command, run) => {
-        if (!runs.has(command.trim())) runs.set(command.trim(), { exp: experiment.name, run });
+      experiment.commands.forEach((line, run) => {
+        const command = displayCommand(line).trim();
+        if (!runs.has(command)) runs.set(command, { exp: experiment.name, run });
       });
     }
     return runs;
@@ -67,9 +71,6 @@ function scopes(batch: Batch): Scope[] {
   }));
 }
 
-const signalName = (number: number) =>
-  Object.entries(constants.signals).find(([, value]) => value === number)?.[0] ?? `SIG${number}`;
-
 /**
  * The last attempt of each run that a GNU parallel joblog of this batch records, keyed
  * `exp\0run`. Lines are matched to runs by their command, so that the log of the per-batch
@@ -89,7 +90,9 @@ export function readParallelLogs(batch: Batch): Map<string, { record: RunRecord;
       const record: RunRecord = {
         exp: target.exp,
         run: target.run,
-        command: batch.experiments.find((e) => e.name === target.exp)?.commands[target.run] ?? "",
+        command: displayCommand(
+          batch.experiments.find((e) => e.name === target.exp)?.commands[target.run] ?? "",
+        ),
         exitCode: signalNumber > 0 ? null : Number(exitval),
         signal: signalNumber > 0 ? signalName(signalNumber) : null,
         startedAt: new Date(startS * 1000).toISOString(),

@@ -1,11 +1,12 @@
 // The run records: statistics/exec/runs.jsonl (one JSON object per attempt) and a GNU
 // parallel joblog. Each line is written as its run ends, so a crash loses no finished run.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
-import { constants, hostname } from "node:os";
+import { hostname } from "node:os";
 import path from "node:path";
 import type { Batch } from "./batch.js";
 import { JOBLOG_HEADER, ParallelLogWriter } from "./parallel-log.js";
 import type { Run } from "./run.js";
+import { signalNumber } from "./signal-names.js";
 import { writeAll, writeFailure } from "./write-failure.js";
 
 export interface RunRecord {
@@ -136,8 +137,4 @@ export class RecordWriter {
     closeSync(this.jsonl);
     closeSync(this.joblog);
   }
-}
-
-function signalNumber(name: string): number {
-  return (constants.signals as Record<string, number>)[name] ?? 0;
 }

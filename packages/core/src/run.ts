@@ -10,6 +10,11 @@ export interface Run {
   index: number;
   /** 1-based position of the run in the whole batch; stable across resumes (joblog `Seq`). */
   seq: number;
+  /**
+   * The cmdfile line, lossless: each byte that is not UTF-8 is a lone surrogate U+DC80..U+DCFF
+   * (Python's surrogateescape). `commandBytes` gives what `bash -c` runs, `displayCommand` what
+   * records show.
+   */
   command: string;
   /** Working directory: the experiment's input directory (the batch root for the per-batch cmdfile). */
   cwd: string;

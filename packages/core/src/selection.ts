@@ -1,5 +1,6 @@
 // Run selection: which runs of a batch this invocation executes (--exp-range, --exec-resume).
 import type { Batch, Experiment } from "./batch.js";
+import { displayCommand } from "./command-text.js";
 import { EXP_RANGE_PATTERN } from "./core-options.js";
 import { SierraError } from "./errors.js";
 import type { Run } from "./run.js";
@@ -28,6 +29,6 @@ export function selectRuns(runs: Run[], experiments: Experiment[], resume: RunHi
   return runs.filter((run) => {
     if (!names.has(run.exp)) return false;
     const last = resume?.last(run);
-    return !(last && recordSucceeded(last) && last.command === run.command);
+    return !(last && recordSucceeded(last) && last.command === displayCommand(run.command));
   });
 }

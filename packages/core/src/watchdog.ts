@@ -2,9 +2,11 @@
 // groups of its own (servers, workers, agents), and whatever carries the batch's marker
 // (SIERRA_EXEC_ID), if the CLI dies without its own clean-up (kill -9, out of memory);
 // before that, it runs the commands it was given for that case (cancelling cluster jobs).
+import path from "node:path";
 import { spawnGroup } from "./process-group.js";
+import { CORE_PYTHON_DIR } from "./python-runs.js";
 
-export const WATCHDOG = new URL("../python/watchdog.py", import.meta.url).pathname;
+const WATCHDOG = path.join(CORE_PYTHON_DIR, "watchdog.py");
 
 export class Watchdog {
   private constructor(private readonly child: Awaited<ReturnType<typeof spawnGroup>>["child"]) {

@@ -58,4 +58,20 @@ describe("run records", () => {
     expect(after.last({ exp: "e", index: 0 })?.exitCode).toBe(0);
     expect(readFileSync(joblogPath(root), "utf8").match(/^Seq/gm)).toHaveLength(1);
   });
+
+  it("numbers in the joblog every signal the execenvs name as bash does", () => {
+    const root = mkdtempSync(path.join(tmpdir(), "records-"));
+    const writer = new RecordWriter(root, true);
+    const names = ["SIGHUP", "SIGRTMIN", "SIGRTMIN+1", "SIGRTMIN+15", "SIGRTMAX-14", "SIGRTMAX", "SIG32"];
+    names.forEach((signal, i) => {
+      writer.write({ ...record(i, null), signal }, i + 1);
+    });
+    writer.close();
+    const numbers = readFileSync(joblogPath(root), "utf8")
+      .trim()
+      .split("\n")
+      .slice(1)
+      .map((line) => line.split("\t")[7]);
+    expect(numbers).toEqual(["1", "34", "35", "49", "50", "64", "32"]);
+  });
 });

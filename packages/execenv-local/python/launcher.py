@@ -4,16 +4,17 @@ less per run than spawning from Node, and keeps at most JOBS of them running.
 Protocol, one JSON object per line. Out (stdout): first {"ready": version}, then
 {"started", "pid", "at"}, {"ended", "code", "signal", "startedAt", "at" [, "error"]} and
 {"dropped": [run ids]} for runs a stop left unstarted.
-In (stdin): a run {"run", "cmd", "cwd", "env", "stdout", "stderr"}; {"stop": true} to
-stop: no new run, TERM to every run's process group, KILL after GRACE seconds;
-{"quit": true} to exit once nothing runs. EOF on stdin (the CLI died) or SIGTERM: stop,
-then exit. Usage: launcher.py JOBS GRACE strict|lenient.
+In (stdin): first {"caller": {...}}, the environment runs add theirs to (the launcher's own
+may differ: a pyenv shim that starts it adds its variables); then a run as core's
+sierra_runs.py reads it (id, commandBase64, cwd, env, stdout, stderr);
+{"stop": true} to stop: no new run, TERM to every run's process group, KILL after GRACE
+seconds; {"quit": true} to exit once nothing runs. EOF on stdin (the CLI died) or SIGTERM:
+stop, then exit. Usage: launcher.py CORE_PYTHON_DIR JOBS GRACE strict|lenient.
 """
 import collections
 import json
 import os
 import selectors
-import shutil
 import signal
 import sys
 import time
@@ -21,21 +22,21 @@ import time
 if sys.version_info < (3, 9):  # noqa: UP036 - the python3 a user passes may be older: say so in one line
     sys.exit(f"the run launcher needs Python 3.9+, not {sys.version.split()[0]}")
 
-JOBS = int(sys.argv[1])
-GRACE = float(sys.argv[2])
+sys.path.insert(0, sys.argv[1])
+import sierra_runs  # from core's directory, put on the path just above
+
+JOBS = int(sys.argv[2])
+GRACE = float(sys.argv[3])
 # With --exec-strict a failed run stops the batch here, before its freed slot is refilled.
-STRICT = sys.argv[3] == "strict"
+STRICT = sys.argv[4] == "strict"
 
 queue = collections.deque()
 running = {}  # pid -> (run id, started at ms); the pid is also the run's process group
-stopping = False
-kill_at = None
+stopping = None  # a sierra_runs.Stop once stopping
 leaving = False  # told to quit, or the CLI is gone
 outbox = []  # messages for the CLI, written once per loop turn
 cli_gone = False
-BASH = shutil.which("bash")
-BASE_ENV = dict(os.environ)
-WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+caller_env = {}  # the first message's
 
 
 def now_ms():
@@ -59,72 +60,27 @@ def flush():
     outbox.clear()
 
 
-def make_dir(path):
-    try:
-        os.mkdir(path)
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        os.makedirs(path, exist_ok=True)
-
-
-def redirect(fd, path):
-    if path is None:
-        return (os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0)
-    return (os.POSIX_SPAWN_OPEN, fd, path, WRITE, 0o644)
-
-
 def launch(spec):
     started = now_ms()
     try:
-        if BASH is None:
-            raise FileNotFoundError(2, "No such file or directory", "bash")
-        # stdout and stderr share their run's directory: one mkdir, not two.
-        for directory in {os.path.dirname(path) for path in (spec["stdout"], spec["stderr"]) if path}:
-            make_dir(directory)
-        actions = [
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            redirect(1, spec["stdout"]),
-            redirect(2, spec["stderr"]),
-        ]
-        # posix_spawn has no working-directory action: the launcher is single-threaded,
-        # so changing its own directory just before the spawn is safe.
-        os.chdir(spec["cwd"])
-        env = BASE_ENV.copy()
-        env.update(spec["env"])
-        # posix_spawn (vfork and exec) costs the launcher about half of what a fork of
-        # Python does. setsid: the run leads its own process group, stopped as a whole.
-        # An empty mask: the launcher blocks SIGPIPE, runs must not (see main).
-        pid = os.posix_spawn(
-            BASH, ["bash", "-c", spec["cmd"]], env, file_actions=actions, setsid=True, setsigmask=set()
-        )
-    except OSError as error:
-        emit({"ended": spec["run"], "code": None, "signal": None, "startedAt": started, "at": now_ms(),
-              "error": f"could not start: {error.strerror or error}: {error.filename or 'bash'}"})
+        pid = sierra_runs.spawn(spec, {**caller_env, **spec["env"]})
+    except (OSError, ValueError) as error:
+        emit({"ended": spec["id"], "code": None, "signal": None, "startedAt": started, "at": now_ms(),
+              "error": sierra_runs.not_started(error)})
         if STRICT:
             stop()
         return
-    running[pid] = (spec["run"], started)
-    emit({"started": spec["run"], "pid": pid, "at": started})
-
-
-def signal_groups(sig):
-    for pid in running:
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            pass
+    running[pid] = (spec["id"], started)
+    emit({"started": spec["id"], "pid": pid, "at": started})
 
 
 def stop():
-    global stopping, kill_at
+    global stopping
     if stopping:
         return
-    stopping = True
-    emit({"dropped": [spec["run"] for spec in queue]})
+    stopping = sierra_runs.Stop(running, GRACE)
+    emit({"dropped": [spec["id"] for spec in queue]})
     queue.clear()
-    signal_groups(signal.SIGTERM)
-    kill_at = time.monotonic() + GRACE
 
 
 def reap():
@@ -138,20 +94,14 @@ def reap():
         if pid not in running:
             continue
         run_id, started = running.pop(pid)
-        code = os.waitstatus_to_exitcode(status)
+        code, sig = sierra_runs.ended(pid, os.waitstatus_to_exitcode(status))
         if STRICT and code != 0:
             stop()
-        emit({"ended": run_id, "code": code if code >= 0 else None,
-              "signal": signal.Signals(-code).name if code < 0 else None, "startedAt": started, "at": now_ms()})
-        # Whatever the run left behind in its group goes with it.
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        emit({"ended": run_id, "code": code, "signal": sig, "startedAt": started, "at": now_ms()})
 
 
 def main():
-    global leaving, kill_at
+    global leaving
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -176,7 +126,7 @@ def main():
     emit({"ready": sys.version.split()[0]})
     flush()
     while not (leaving and not running):
-        timeout = None if kill_at is None else max(0.0, kill_at - time.monotonic())
+        timeout = stopping.timeout() if stopping else None
         for key, _ in selector.select(timeout):
             if key.data == "wake":
                 try:
@@ -195,18 +145,19 @@ def main():
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 message = json.loads(line)
-                if message.get("stop"):
+                if "caller" in message:
+                    caller_env.update(message["caller"])
+                elif message.get("stop"):
                     stop()
                 elif message.get("quit"):
                     leaving = True
                 elif stopping:
-                    emit({"dropped": [message["run"]]})
+                    emit({"dropped": [message["id"]]})
                 else:
                     queue.append(message)
         reap()
-        if kill_at is not None and time.monotonic() >= kill_at:
-            signal_groups(signal.SIGKILL)
-            kill_at = None
+        if stopping:
+            stopping.poll()
         while not stopping and queue and len(running) < JOBS:
             launch(queue.popleft())
         flush()

@@ -4,7 +4,14 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import type { ExecuteContext, Run } from "@sierra-exec/core";
-import { EXECUTION_MARKER, OutputTail, SierraError, stopProcessGroup } from "@sierra-exec/core";
+import {
+  CORE_PYTHON_DIR,
+  EXECUTION_MARKER,
+  OutputTail,
+  runSpec,
+  SierraError,
+  stopProcessGroup,
+} from "@sierra-exec/core";
 
 export const LAUNCHER = new URL("../python/launcher.py", import.meta.url).pathname;
 
@@ -68,16 +75,15 @@ export class Launcher {
     const { python, jobs, killGrace, strict, executionId } = settings;
     // node:child_process rather than execa (core's spawnGroup): this is every local
     // batch's start-up path, and importing execa costs a CLI start about 0.2 s.
+    const env = { ...process.env, [EXECUTION_MARKER]: executionId };
     const child = spawn(
       python,
-      ["-S", LAUNCHER, String(jobs), String(killGrace), strict ? "strict" : "lenient"],
-      {
-        detached: true,
-        stdio: "pipe",
-        env: { ...process.env, [EXECUTION_MARKER]: executionId },
-      },
+      ["-S", LAUNCHER, CORE_PYTHON_DIR, String(jobs), String(killGrace), strict ? "strict" : "lenient"],
+      { detached: true, stdio: "pipe", env },
     );
     const launcher = new Launcher(child, settings);
+    // The runs' environment, exactly: a pyenv shim as `python` changes the launcher's own.
+    launcher.send([{ caller: env }]);
     const lines = createInterface({ input: child.stdout });
     const [first] = (await Promise.race([once(lines, "line"), once(lines, "close")])) as [string?];
     if (!first?.startsWith('{"ready"')) {
@@ -139,16 +145,7 @@ export class Launcher {
     });
     const stop = () => this.send([{ stop: true }]);
     ctx.signal.addEventListener("abort", stop, { once: true });
-    this.send(
-      runs.map((run) => ({
-        run: run.id,
-        cmd: run.command,
-        cwd: run.cwd,
-        env: run.env,
-        stdout: run.stdout,
-        stderr: run.stderr,
-      })),
-    );
+    this.send(runs.map(runSpec));
     if (ctx.signal.aborted) stop();
     await done;
     ctx.signal.removeEventListener("abort", stop);

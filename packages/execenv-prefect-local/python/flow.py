@@ -1,19 +1,20 @@
 """The Prefect flow of the prefect.localserver execenv: one task per experimental run.
 
 Deployed as `flow.py:sierra`; the deployment's pull step makes this file's directory the
-working directory. Parameters (sent with each flow run):
-  runs_file: a JSON file of the runs, [{"label": "<exp>/run<i>", "command", "cwd",
-        "env": {...}, "stdout", "stderr"}] (stdout/stderr null: discard); by reference,
-        because the server refuses parameters over 512 KiB (a few thousand runs)
+working directory; core's python/ directory comes in SIERRA_CORE_PYTHON (set for the worker,
+not for runs). Parameters (sent with each flow run):
+  runs_file: a JSON file of the runs, [{"id": "<exp>/run<i>", "commandBase64", "cwd",
+        "env": {...}, "stdout", "stderr"}] as core's sierra_runs.py reads them (stdout/stderr
+        null: discard); by reference, because the server refuses parameters over 512 KiB
   jobs: exactly this many runs execute at once (the thread pool's size)
   kill_grace_s: seconds between TERM and KILL when runs are stopped
   strict: stop at the first failed run: start no other, stop the running ones
   events: file that receives one JSON line per run start and end; the CLI follows it
           for exact pids, exit statuses and times, independent of the API's recording lag
 
-Each run is `bash -c <command>` in its own session (so its process group is stopped as a
-whole) with the caller's environment (see _run_env) plus the run's. A failed run makes its
-task Failed, and the flow returns a Failed state naming the failed runs.
+Each run is started, reported and stopped by sierra_runs, with the caller's environment (see
+_run_env) plus the run's. A failed run makes its task Failed, and the flow returns a Failed
+state naming the failed runs.
 
 Stopping: a cancel (or SIGTERM to the engine) raises TerminationSignal in the flow's
 thread; the flow then TERMs every live run group, KILLs them after kill_grace_s, waits
@@ -25,12 +26,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
+import sys
 import threading
 import time
-from typing import Any, Optional
+from typing import Any
 
+sys.path.insert(0, os.environ["SIERRA_CORE_PYTHON"])
+import sierra_runs  # from core's directory, put on the path just above
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
@@ -67,72 +69,39 @@ def _run_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
 def _stop_all() -> None:
     """No new run; TERM every live run group, KILL after the grace; returns once every
     stopped run's end is written."""
     _stopping.set()
     with _lock:
         groups = list(_live)
-    for pgid in groups:
-        _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + _settings["grace"]
-    killed = False
-    while True:
-        with _lock:
-            if not _live:
-                return
-        if not killed and time.monotonic() >= deadline:
-            for pgid in groups:
-                _signal_group(pgid, signal.SIGKILL)
-            killed = True
-        time.sleep(0.02)
-
-
-def _open_output(path: Optional[str]):
-    if path is None:
-        return open(os.devnull, "wb")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return open(path, "wb")
+    sierra_runs.Stop(groups, _settings["grace"]).wait(lambda: not _live)
 
 
 @task(name="run", task_run_name="{label}", cache_policy=NO_CACHE, persist_result=False, retries=0)
-def run(label: str, command: str, cwd: str, env: dict[str, str], stdout: Optional[str], stderr: Optional[str]) -> int:
+def run(label: str, spec: dict[str, Any]) -> int:
     if _stopping.is_set():
         raise RuntimeError(f"{label}: not started, the batch is stopping")
     started = time.time()
     try:
-        # Under the lock, a stop either sees this run in _live or stops it from starting.
-        with _open_output(stdout) as out, _open_output(stderr) as err, _lock:
+        with _lock:  # a stop either sees this run in _live or stops it from starting
             if _stopping.is_set():
                 raise RuntimeError(f"{label}: not started, the batch is stopping")
-            proc = subprocess.Popen(
-                ["bash", "-c", command], cwd=cwd, env=_run_env(env), stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, start_new_session=True, close_fds=True,
-            )
+            proc = sierra_runs.popen(spec, _run_env(spec["env"]))
             _live[proc.pid] = label
-    except OSError as error:
+    except (OSError, ValueError) as error:
         _emit({"ended": label, "code": None, "signal": None, "startedAt": started, "at": time.time(),
-               "error": f"could not start: {error.strerror or error}: {error.filename or 'bash'}"})
+               "error": sierra_runs.not_started(error)})
         raise
     _emit({"started": label, "pid": proc.pid, "at": started})
-    code = proc.wait()
-    ended = time.time()
-    _signal_group(proc.pid, signal.SIGKILL)  # what the run left behind in its group goes with it
-    _emit({"ended": label, "code": code if code >= 0 else None,
-           "signal": signal.Signals(-code).name if code < 0 else None, "startedAt": started, "at": ended})
+    code, sig = sierra_runs.ended(proc.pid, sierra_runs.wait(proc, _settings["grace"]))
+    _emit({"ended": label, "code": code, "signal": sig, "startedAt": started, "at": time.time()})
     with _lock:
         del _live[proc.pid]
     if code != 0:
         if _settings["strict"] and not _stopping.is_set():
             threading.Thread(target=_stop_all, daemon=True).start()
-        how = f"exit code {code}" if code > 0 else f"signal {signal.Signals(-code).name}"
+        how = f"exit code {code}" if sig is None else f"signal {sig}"
         raise RuntimeError(f"{label}: command failed with {how}")
     return code
 
@@ -146,17 +115,14 @@ def sierra(runs_file: str, jobs: int = 1, kill_grace_s: float = 5.0, strict: boo
     with ThreadPoolTaskRunner(max_workers=jobs) as runner:
         try:
             futures = [
-                runner.submit(run, parameters={
-                    "label": r["label"], "command": r["command"], "cwd": r["cwd"], "env": r.get("env") or {},
-                    "stdout": r.get("stdout"), "stderr": r.get("stderr"),
-                })
+                runner.submit(run, parameters={"label": r["id"], "spec": r})
                 for r in runs
             ]
             wait(futures)
         except BaseException:  # TerminationSignal on cancel, KeyboardInterrupt
             _stop_all()
             raise
-    failed = [r["label"] for r, future in zip(runs, futures) if not future.state.is_completed()]
+    failed = [r["id"] for r, future in zip(runs, futures) if not future.state.is_completed()]
     if failed:
         return Failed(message=f"{len(failed)}/{len(runs)} runs failed: {', '.join(failed[:20])}")
     return Completed(message=f"{len(runs)} runs completed")

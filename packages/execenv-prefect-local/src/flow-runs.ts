@@ -4,7 +4,7 @@
 import { closeSync, mkdirSync, openSync, readSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ExecuteContext, KeepAlive, Run, StopReason } from "@sierra-exec/core";
+import { type ExecuteContext, type KeepAlive, type Run, runSpec, type StopReason } from "@sierra-exec/core";
 import { type FlowRun, must, type PrefectClient } from "./api.js";
 import { describeState, isTerminal, lostOutcome, outcomeOf, parseEvents, type RunEvent } from "./states.js";
 
@@ -23,17 +23,7 @@ export interface FlowRunSettings {
  * What the runs file holds for python/flow.py. Runs travel by reference: as flow-run
  * parameters, a batch of a few thousand runs exceeds the server's 512 KiB limit.
  */
-export const runsFileContent = (runs: readonly Run[]) =>
-  JSON.stringify(
-    runs.map((run) => ({
-      label: run.id,
-      command: run.command,
-      cwd: run.cwd,
-      env: run.env,
-      stdout: run.stdout,
-      stderr: run.stderr,
-    })),
-  );
+export const runsFileContent = (runs: readonly Run[]) => JSON.stringify(runs.map(runSpec));
 
 /** The flow's parameters (see python/flow.py). */
 export const flowRunParameters = (settings: FlowRunSettings) => ({

@@ -1,7 +1,7 @@
 // The environment of every Prefect process the execenv starts (server, worker, and through
 // the worker the flow engine and runs): isolated from the caller's Prefect configuration
 // and profile, marked for clean-up, with the caller's own values kept for the runs.
-import { isolatedEnv } from "@sierra-exec/core";
+import { CORE_PYTHON_DIR, isolatedEnv } from "@sierra-exec/core";
 
 export interface IsolationSettings {
   /** PREFECT_HOME: profiles, settings and local storage of this batch only. */
@@ -41,6 +41,8 @@ const ROLE: Record<Role, Record<string, string>> = {
     PREFECT_WORKER_QUERY_SECONDS: "1",
     // Engines import python/flow.py where the package is installed: leave no bytecode there.
     PYTHONDONTWRITEBYTECODE: "1",
+    // Where python/flow.py finds core's sierra_runs (not in PYTHONPATH: runs would inherit it).
+    SIERRA_CORE_PYTHON: CORE_PYTHON_DIR,
   },
   tool: {},
 };

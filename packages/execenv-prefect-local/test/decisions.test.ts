@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Run } from "@sierra-exec/core";
-import { EXECUTION_MARKER, parseOptions, RESTORE_ENV } from "@sierra-exec/core";
+import { CORE_PYTHON_DIR, EXECUTION_MARKER, parseOptions, RESTORE_ENV } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
 import { flowRunName, flowRunParameters, runsFileContent } from "../src/flow-runs.js";
 import { prefectLocalOptionsSchema } from "../src/index.js";
@@ -61,6 +61,7 @@ describe("process environments", () => {
   it("carry what the runs need to get the caller's environment back", () => {
     const env = prefectEnv(caller, isolation, "worker");
     expect(env.PREFECT_WORKER_QUERY_SECONDS).toBe("1");
+    expect(env.SIERRA_CORE_PYTHON).toBe(CORE_PYTHON_DIR);
     expect(JSON.parse(env[RESTORE_ENV] as string)).toEqual({
       prefix: "PREFECT_",
       caller: {
@@ -68,6 +69,7 @@ describe("process environments", () => {
         PREFECT_PROFILE: "mine",
         DO_NOT_TRACK: null,
         PYTHONDONTWRITEBYTECODE: null,
+        SIERRA_CORE_PYTHON: null,
       },
     });
     // A caller's own DO_NOT_TRACK is the caller's: the runs keep it.
@@ -133,8 +135,8 @@ describe("flow runs", () => {
     });
     expect(JSON.parse(runsFileContent([run("a", 0)]))).toEqual([
       {
-        label: "a/run0",
-        command: "echo 0",
+        id: "a/run0",
+        commandBase64: Buffer.from("echo 0").toString("base64"),
         cwd: "/b/exp-inputs/a",
         env: { SIERRA_EXP: "a", SIERRA_RUN: "0" },
         stdout: "/b/scratch/a/run0/stdout",

@@ -4,17 +4,16 @@ batch from its spec file, with one task per experimental run.
 The module is imported twice: by register.py, which registers the flow, and inside the
 flow-run process that the agent starts, which executes the generated flow script again
 (Local storage, stored as a script). Both build the flow from the same spec file, so
-they see the same tasks, slugs and settings.
+they see the same tasks, slugs and settings. Both put core's python/ directory on sys.path
+first, for sierra_runs, which starts, reports and stops the runs.
 """
 import json
 import os
-import signal
-import subprocess
-import threading
 import time
 import uuid
 
 import prefect
+import sierra_runs
 from prefect import Flow, Task
 from prefect.engine import signals
 from prefect.executors import LocalDaskExecutor
@@ -51,23 +50,9 @@ def now_ms():
     return int(time.time() * 1000)
 
 
-def signal_name(number):
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"SIG{number}"
-
-
-def open_output(path):
-    if path is None:
-        return subprocess.DEVNULL
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return open(path, "wb")
-
-
 class SierraRun(Task):
-    """One experimental run: `bash -c` with the contract's cwd, environment and output files,
-    leading its own process group so that it can be stopped as a whole."""
+    """One experimental run, as core's sierra_runs.py reads it (id, commandBase64, cwd, env,
+    stdout, stderr) plus its task's slug."""
 
     def __init__(self, spec, settings, **kwargs):
         self.spec = spec
@@ -79,50 +64,22 @@ class SierraRun(Task):
         pid_file = os.path.join(self.settings["pidDir"], spec["slug"])
         started = now_ms()
         try:
-            stdout = open_output(spec["stdout"])
-            stderr = open_output(spec["stderr"])
-            try:
-                process = subprocess.Popen(
-                    ["bash", "-c", spec["command"]],
-                    cwd=spec["cwd"],
-                    env=run_environment(spec["env"]),
-                    stdin=subprocess.DEVNULL,
-                    stdout=stdout,
-                    stderr=stderr,
-                    start_new_session=True,
-                )
-            finally:
-                for stream in (stdout, stderr):
-                    if stream is not subprocess.DEVNULL:
-                        stream.close()
-        except OSError as error:
+            process = sierra_runs.popen(spec, run_environment(spec["env"]))
+        except (OSError, ValueError) as error:
             self.finish({"exitCode": None, "signal": None, "startedAt": started, "finishedAt": now_ms(),
-                         "error": f"could not start: {error.strerror or error}: {error.filename or 'bash'}"})
+                         "error": sierra_runs.not_started(error)})
         # The plugin stops runs by the process groups listed here (SIGINT, --exec-strict).
         with open(pid_file, "w") as out:
             out.write(str(process.pid))
-        code = self.wait(process)
+        # Cancelling a flow run raises KeyboardInterrupt in its worker threads. Prefect would
+        # leave the command running; wait stops its group instead, and still returns its end.
+        returncode = sierra_runs.wait(process, self.settings["killGrace"])
         try:
             os.unlink(pid_file)
         except FileNotFoundError:  # the plugin stopped the run and removed it already
             pass
-        outcome = {"exitCode": code if code >= 0 else None, "signal": signal_name(-code) if code < 0 else None,
-                   "startedAt": started, "finishedAt": now_ms(), "pid": process.pid}
-        self.finish(outcome)
-
-    def wait(self, process):
-        # Cancelling a flow run raises KeyboardInterrupt in its worker threads. Prefect would
-        # leave the command running; stop its group instead, and still report how it ended.
-        # The wait itself runs in a thread of its own: interrupted inside waitpid, Popen would
-        # lose the status and report 0.
-        waiter = threading.Thread(target=process.wait, daemon=True)
-        waiter.start()
-        while True:
-            try:
-                waiter.join()
-                return process.returncode
-            except KeyboardInterrupt:
-                stop_group(process, self.settings["killGrace"])
+        code, sig = sierra_runs.ended(process.pid, returncode)
+        self.finish({"exitCode": code, "signal": sig, "startedAt": started, "finishedAt": now_ms(), "pid": process.pid})
 
     def finish(self, outcome):
         message = OUTCOME_PREFIX + json.dumps(outcome)
@@ -137,19 +94,6 @@ class SierraRun(Task):
             except Exception as error:  # noqa: BLE001 - the plugin cancels too, only later
                 self.logger.warning(f"could not cancel the flow run: {error}")
         raise signals.FAIL(message)
-
-
-def stop_group(process, grace):
-    def kill(sig):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    kill(signal.SIGTERM)
-    timer = threading.Timer(grace, kill, [signal.SIGKILL])
-    timer.daemon = True
-    timer.start()
 
 
 class BatchOrderExecutor(LocalDaskExecutor):

@@ -55,5 +55,7 @@ export function prefectEnv(
     PREFECT__CLOUD__CHECK_CANCELLATION_INTERVAL: "2",
     PREFECT__LOGGING__LEVEL: "INFO",
   };
-  return isolatedEnv(caller, { prefix: "PREFECT__", settings, executionId });
+  // The agent puts the flow's directory (and --import-path) on the flow runs' PYTHONPATH:
+  // runs get the caller's back.
+  return isolatedEnv(caller, { prefix: "PREFECT__", settings, executionId, keep: ["PYTHONPATH"] });
 }

@@ -1,6 +1,13 @@
 // The plugin's decisions, without a backend or an agent: what it starts with which
 // settings and environment, the flow it generates, and how task-run states become outcomes.
-import { EXECUTION_MARKER, parseOptions, RESTORE_ENV, type Run, SierraError } from "@sierra-exec/core";
+import {
+  CORE_PYTHON_DIR,
+  EXECUTION_MARKER,
+  parseOptions,
+  RESTORE_ENV,
+  type Run,
+  SierraError,
+} from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
 import { agentArgs } from "../src/agent.js";
 import { flowFiles, slugOf } from "../src/flow-spec.js";
@@ -93,8 +100,11 @@ describe("isolation", () => {
         TMPDIR: null,
         PYTHONUNBUFFERED: null,
         PYTHONDONTWRITEBYTECODE: null,
+        PYTHONPATH: null,
       },
     });
+    const withPath = prefectEnv({ PYTHONPATH: "/mine" }, dirs, "http://127.0.0.1:5/graphql", "sierra-1-ab");
+    expect(JSON.parse(withPath[RESTORE_ENV] as string).caller).toMatchObject({ PYTHONPATH: "/mine" });
   });
 
   it("starts the agent with only the batch's labels, its API on loopback, and the user's agent options", () => {
@@ -159,13 +169,17 @@ describe("the generated flow", () => {
       ["e/run0", "run-1", "/b/scratch/e/run0/stdout"],
       ["e/run1", "run-2", null],
     ]);
-    expect(runs[0]).toMatchObject({ command: `echo "it's" 0`, cwd: "/b/exp-inputs/e", env: run(0).env });
+    expect(runs[0]).toMatchObject({
+      commandBase64: Buffer.from(`echo "it's" 0`).toString("base64"),
+      cwd: "/b/exp-inputs/e",
+      env: run(0).env,
+    });
     expect(slugOf(run(4))).toBe("run-5");
   });
 
   it("is a script with its values as literals, so the flow-run process rebuilds the same flow", () => {
     const { scriptText } = flowFiles([run(0)], settings, "/b/scratch/.p/flows", "flow1");
-    expect(scriptText).toContain('sys.path.insert(0, "/pkg/python/")');
+    expect(scriptText).toContain(`sys.path[:0] = ["/pkg/python/",${JSON.stringify(CORE_PYTHON_DIR)}]`);
     expect(scriptText).toContain('flow = build_flow("/b/scratch/.p/flows/flow1.json")');
     expect(scriptText).toContain('flow "sierra b \\"batch\\""');
   });

@@ -1,7 +1,8 @@
 """One experimental run on a Slurm node, as an array task (jobs mode) or a job step (steps
-mode): runs `bash -c` in a session of its own and writes where and how it ran to files in the
-batch's state directory, which the CLI reads. Python 3.6+, standard library only: it runs
-with whatever python3 the nodes have.
+mode): runs it with core's sierra_runs (copied next to this file) and writes where and how it
+ran to files in the batch's state directory, which the CLI reads. Python 3.6+, standard
+library only: it runs with whatever python3 the nodes have. The manifest's lines are runs as
+sierra_runs reads them, plus "seq".
 
 Files (STATE is shared by the CLI's host and the nodes): STATE/<seq>.start {"host", "at",
 "job", "step"} when the run starts; STATE/<seq>.end {"code", "signal", "startedAt", "at",
@@ -18,9 +19,12 @@ import os
 import select
 import signal
 import socket
-import subprocess
 import sys
 import time
+
+# This file's directory holds sierra_runs, also where PYTHONSAFEPATH leaves it off the path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sierra_runs
 
 MANIFEST, INDEX, STATE, GRACE, STRICT, MODE = sys.argv[1:7]
 GRACE = float(GRACE)
@@ -63,13 +67,6 @@ def spec_at(index):
     raise SystemExit(f"run.py: no run {index} in {MANIFEST}")
 
 
-def open_output(path):
-    if path is None:
-        return open(os.devnull, "wb")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return open(path, "wb")
-
-
 def main():
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
@@ -86,14 +83,11 @@ def main():
         "step": os.environ.get("SLURM_STEP_ID")})
     end = {"host": HOST, "startedAt": started, "code": None, "signal": None}
     try:
-        with open_output(spec["stdout"]) as out, open_output(spec["stderr"]) as err:
-            child = subprocess.Popen(["bash", "-c", spec["cmd"]], cwd=spec["cwd"], env=env,
-                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                     start_new_session=True)
-    except OSError as error:
-        end.update(at=now_ms(), error=f"could not start: {error.strerror or error}: {error.filename or 'bash'}")
+        child = sierra_runs.popen(spec, env)
+    except (OSError, ValueError) as error:
+        end.update(at=now_ms(), error=sierra_runs.not_started(error))
         return finish(seq, end)
-    kill_at = None
+    stop = None
     watch = [0] if MODE == "steps" else []
     while child.poll() is None:
         if not stopping and watch:
@@ -102,32 +96,13 @@ def main():
                 on_term()
         else:
             time.sleep(0.05)
-        if stopping and kill_at is None:
-            signal_group(child.pid, signal.SIGTERM)
-            kill_at = time.monotonic() + GRACE
-        if kill_at is not None and time.monotonic() >= kill_at:
-            signal_group(child.pid, signal.SIGKILL)
-    signal_group(child.pid, signal.SIGKILL)  # what the run left in its group goes with it
-    code = child.returncode
-    end.update(at=now_ms(), code=code if code >= 0 else None,
-               signal=signal_name(-code) if code < 0 else None)
+        if stopping and stop is None:
+            stop = sierra_runs.Stop([child.pid], GRACE)
+        if stop is not None:
+            stop.poll()
+    code, sig = sierra_runs.ended(child.pid, child.returncode)
+    end.update(at=now_ms(), code=code, signal=sig)
     return finish(seq, end)
-
-
-def signal_name(number):
-    if signal.SIGRTMIN < number < signal.SIGRTMAX:
-        return f"SIGRTMIN+{number - signal.SIGRTMIN}"
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"SIG{number}"
-
-
-def signal_group(pgid, sig):
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def finish(seq, end):

@@ -3,7 +3,7 @@
 // end, python/run.py), which the CLI follows.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { Run, RunOutcome } from "@sierra-exec/core";
+import { CORE_PYTHON_DIR, type Run, type RunOutcome, runSpec } from "@sierra-exec/core";
 
 export const RUN_WRAPPER = new URL("../python/run.py", import.meta.url).pathname;
 
@@ -31,6 +31,8 @@ export class RunFiles {
     mkdirSync(dir, { recursive: true });
     this.wrapper = path.join(dir, "run.py");
     copyFileSync(RUN_WRAPPER, this.wrapper);
+    // core's run module, which the wrapper imports from its own directory.
+    copyFileSync(path.join(CORE_PYTHON_DIR, "sierra_runs.py"), path.join(dir, "sierra_runs.py"));
     this.stopFile = path.join(dir, "stop");
   }
 
@@ -38,16 +40,7 @@ export class RunFiles {
   writeManifest(runs: readonly Run[]): string {
     this.manifests += 1;
     const file = path.join(this.dir, `runs-${this.manifests}.jsonl`);
-    const lines = runs.map((run) =>
-      JSON.stringify({
-        seq: run.seq,
-        cmd: run.command,
-        cwd: run.cwd,
-        env: run.env,
-        stdout: run.stdout,
-        stderr: run.stderr,
-      }),
-    );
+    const lines = runs.map((run) => JSON.stringify({ ...runSpec(run), seq: run.seq }));
     writeFileSync(file, `${lines.join("\n")}\n`);
     return file;
   }

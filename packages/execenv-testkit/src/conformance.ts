@@ -57,6 +57,29 @@ const REFUSALS: ReadonlyArray<{
 
 const lines = (file: string) => readFileSync(file, "utf8").trim().split("\n");
 
+/** Signals that end a `bash -c` run, by the names bash's `kill -l` gives them: some with no name in Node or Python. */
+const ENDING_SIGNALS: ReadonlyArray<[number, string]> = [
+  [1, "SIGHUP"],
+  [10, "SIGUSR1"],
+  [34, "SIGRTMIN"],
+  [35, "SIGRTMIN+1"],
+  [49, "SIGRTMIN+15"],
+  [50, "SIGRTMAX-14"],
+  [63, "SIGRTMAX-1"],
+  [64, "SIGRTMAX"],
+];
+
+/** Variables a run's environment may have beyond the caller's: the contract's, the batch marker, bash's own. */
+const RUN_VARIABLES = new Set([
+  "SIERRA_BATCH_ROOT",
+  "SIERRA_EXP",
+  "SIERRA_RUN",
+  "SIERRA_EXEC_ID",
+  "PWD",
+  "SHLVL",
+  "_",
+]);
+
 /**
  * Declares a vitest suite that runs batches on `execenv` and checks the execution
  * contract: layout and environment, outputs, records, exit statuses, the exact
@@ -217,6 +240,73 @@ export function describeExecEnvConformance(execenv: ExecEnv, settings: Conforman
       },
       timeout,
     );
+
+    it(
+      "records any signal 1-64 that ends a run by the name bash gives it, and the batch goes on",
+      async () => {
+        const commands = ENDING_SIGNALS.map(([number]) => `kill -${number} $$`);
+        const root = makeBatch({ a: [...commands, 'touch "$SIERRA_BATCH_ROOT/after"'] });
+        const result = await run(root, { execJobsPerNode: 2 });
+        expect(result.exitCode).toBe(1);
+        expect(result.failed).toHaveLength(ENDING_SIGNALS.length);
+        const records = readRecords(root).sort((x, y) => x.run - y.run);
+        expect(records.map((r) => [r.exitCode, r.signal])).toEqual([
+          ...ENDING_SIGNALS.map(([, name]) => [null, name]),
+          [0, null],
+        ]);
+        expect(existsSync(path.join(root, "after"))).toBe(true);
+      },
+      timeout,
+    );
+
+    it(
+      "runs each cmdfile line's exact bytes, UTF-8 or not, and records it as text",
+      async () => {
+        const odd = Buffer.from([0xff, 0xe9, 0xe2, 0x82]);
+        const root = makeBatch({
+          a: Buffer.concat([
+            Buffer.from(`printf '%s' '`),
+            odd,
+            Buffer.from(`' > "$SIERRA_BATCH_ROOT/odd"\nprintf '%s' 'café ✓' > "$SIERRA_BATCH_ROOT/utf8"\n`),
+          ]),
+        });
+        expect((await run(root)).exitCode).toBe(0);
+        expect(readFileSync(path.join(root, "odd"))).toEqual(odd);
+        expect(readFileSync(path.join(root, "utf8"), "utf8")).toBe("café ✓");
+        const records = readRecords(root).sort((x, y) => x.run - y.run);
+        expect(records[0]?.command).toBe(`printf '%s' '\ufffd\ufffd\ufffd\ufffd' > "$SIERRA_BATCH_ROOT/odd"`);
+      },
+      timeout,
+    );
+
+    // On a remote backend the scheduler adds its own variables (SLURM_JOB_ID and the like).
+    if (local)
+      it(
+        "gives runs the caller's environment exactly: nothing the execenv needs for itself (PYTHONPATH and the like)",
+        async () => {
+          const root = makeBatch({ a: ['env -0 > "$SIERRA_BATCH_ROOT/env"'] });
+          const saved = process.env.PYTHONPATH;
+          process.env.PYTHONPATH = "/nonexistent/the-callers-pythonpath";
+          try {
+            expect((await run(root)).exitCode).toBe(0);
+          } finally {
+            if (saved === undefined) delete process.env.PYTHONPATH;
+            else process.env.PYTHONPATH = saved;
+          }
+          const seen = Object.fromEntries(
+            readFileSync(path.join(root, "env"), "utf8")
+              .split("\0")
+              .filter(Boolean)
+              .map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)])
+              .filter(([name]) => !RUN_VARIABLES.has(name as string)),
+          );
+          const caller = Object.fromEntries(
+            Object.entries(process.env).filter(([name]) => !RUN_VARIABLES.has(name)),
+          );
+          expect(seen).toEqual({ ...caller, PYTHONPATH: "/nonexistent/the-callers-pythonpath" });
+        },
+        timeout,
+      );
 
     it(
       `runs exactly --exec-jobs-per-node at once (${jobs}), measured from the runs' own clocks`,
