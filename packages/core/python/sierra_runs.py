@@ -17,6 +17,7 @@ copies next to its own script.
 """
 
 import base64
+import json
 import os
 import shutil
 import signal
@@ -56,6 +57,29 @@ def not_started(error):
     if isinstance(error, OSError):
         return f"could not start: {error.strerror or error}: {error.filename or 'bash'}"
     return f"could not start: {error}"
+
+
+# Set by core's isolatedEnv in a helper's environment (a Prefect worker's, an agent's): the
+# settings prefix to drop and the caller's values of what the execenv changed (null: unset).
+RESTORE_ENV = "SIERRA_RESTORE_ENV"
+
+
+def caller_env(extra):
+    """The environment of a run started from a helper process: the caller's, with what the
+    execenv isolated the helper from given back (RESTORE_ENV), plus the run's `extra`."""
+    env = dict(os.environ)
+    restore = env.pop(RESTORE_ENV, None)
+    if restore is not None:
+        restore = json.loads(restore)
+        for key in [key for key in env if key.startswith(restore["prefix"])]:
+            del env[key]
+        for key, value in restore["caller"].items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+    env.update({str(key): str(value) for key, value in extra.items()})
+    return env
 
 
 def _argv(run):

@@ -13,7 +13,7 @@ not for runs). Parameters (sent with each flow run):
           for exact pids, exit statuses and times, independent of the API's recording lag
 
 Each run is started, reported and stopped by sierra_runs, with the caller's environment (see
-_run_env) plus the run's. A failed run makes its task Failed, and the flow returns a Failed
+sierra_runs.caller_env) plus the run's. A failed run makes its task Failed, and the flow returns a Failed
 state naming the failed runs.
 
 Stopping: a cancel (or SIGTERM to the engine) raises TerminationSignal in the flow's
@@ -52,22 +52,6 @@ def _emit(event: dict[str, Any]) -> None:
         out.write(json.dumps(event) + "\n")
 
 
-def _run_env(extra: dict[str, str]) -> dict[str, str]:
-    """The caller's environment: the worker's, without any PREFECT_* (the execenv's or what
-    Prefect set for the engine), with what the execenv replaced restored (core's
-    SIERRA_RESTORE_ENV: {"prefix", "caller": {key: value or null}})."""
-    env = dict(os.environ)
-    restore = json.loads(env.pop("SIERRA_RESTORE_ENV", '{"prefix": "PREFECT_", "caller": {}}'))
-    for key in [key for key in env if key.startswith(restore["prefix"])]:
-        del env[key]
-    for key, value in restore["caller"].items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    env.update({str(k): str(v) for k, v in extra.items()})
-    return env
-
 
 def _stop_all() -> None:
     """No new run; TERM every live run group, KILL after the grace; returns once every
@@ -87,7 +71,7 @@ def run(label: str, spec: dict[str, Any]) -> int:
         with _lock:  # a stop either sees this run in _live or stops it from starting
             if _stopping.is_set():
                 raise RuntimeError(f"{label}: not started, the batch is stopping")
-            proc = sierra_runs.popen(spec, _run_env(spec["env"]))
+            proc = sierra_runs.popen(spec, sierra_runs.caller_env(spec["env"]))
             _live[proc.pid] = label
     except (OSError, ValueError) as error:
         _emit({"ended": label, "code": None, "signal": None, "startedAt": started, "at": time.time(),

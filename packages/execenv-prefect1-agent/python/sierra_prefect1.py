@@ -23,27 +23,6 @@ from prefect.storage import Local
 # A finished task's state message: this prefix and the run's outcome as JSON. The plugin
 # reads outcomes from the backend's task-run states, not from any process it owns.
 OUTCOME_PREFIX = "sierra-exec outcome: "
-# Set by the plugin in the agent's environment (core's RESTORE_ENV): the settings prefix to
-# drop and the caller's values of the variables it changed for isolation (null: unset), so
-# that runs see the caller's environment.
-RESTORE_ENV = "SIERRA_RESTORE_ENV"
-
-
-def run_environment(extra):
-    env = dict(os.environ)
-    restore = env.pop(RESTORE_ENV, None)
-    if restore is not None:
-        restore = json.loads(restore)
-        # Prefect's own settings (isolation, and what the agent adds) are not the caller's.
-        for key in [key for key in env if key.startswith(restore["prefix"])]:
-            del env[key]
-        for key, value in restore["caller"].items():
-            if value is None:
-                env.pop(key, None)
-            else:
-                env[key] = value
-    env.update(extra)
-    return env
 
 
 def now_ms():
@@ -64,7 +43,7 @@ class SierraRun(Task):
         pid_file = os.path.join(self.settings["pidDir"], spec["slug"])
         started = now_ms()
         try:
-            process = sierra_runs.popen(spec, run_environment(spec["env"]))
+            process = sierra_runs.popen(spec, sierra_runs.caller_env(spec["env"]))
         except (OSError, ValueError) as error:
             self.finish({"exitCode": None, "signal": None, "startedAt": started, "finishedAt": now_ms(),
                          "error": sierra_runs.not_started(error)})

@@ -2,6 +2,7 @@
 sierra-runs.test.ts with core's python/ directory on the path)."""
 
 import base64
+import json
 import os
 import signal
 import subprocess
@@ -102,6 +103,20 @@ class Runs(unittest.TestCase):
         self.assertEqual(self.read("scratch", "run0", "stderr"), b"err\n")
         self.assertEqual(self.read("ids").split(), [str(pid).encode()] * 3)
         self.assertEqual(self.read("stdin"), b"")
+
+    def test_caller_env_gives_back_what_the_helper_was_isolated_from(self):
+        restore = {"prefix": "PREFECT_", "caller": {"PREFECT_API_URL": "http://mine", "HOME": "/home/u", "TMPDIR": None}}
+        helper = {"PATH": "/bin", "HOME": "/batch/home", "TMPDIR": "/batch/tmp", "PREFECT_HOME": "/batch/p",
+                  "PREFECT_API_URL": "http://127.0.0.1:1/api", sierra_runs.RESTORE_ENV: json.dumps(restore)}
+        saved = dict(os.environ)
+        try:
+            os.environ.clear()
+            os.environ.update(helper)
+            env = sierra_runs.caller_env({"SIERRA_RUN": 3})
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        self.assertEqual(env, {"PATH": "/bin", "HOME": "/home/u", "PREFECT_API_URL": "http://mine", "SIERRA_RUN": "3"})
 
     def test_spawn(self):
         self.check_start(self.spawn_and_wait)
