@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -194,3 +195,27 @@ def wait(process, grace):
         except KeyboardInterrupt:
             stop = stop or Stop([process.pid], grace)
     return process.returncode
+
+
+def main():
+    """`python3 sierra_runs.py`: one run, for execenvs written in Node (core's startRun), whose
+    child_process can pass no bytes that are not UTF-8 in an argument and reports a run ended
+    by a real-time signal as exit 0. Reads the run's spec plus "callerEnv" (the caller's whole
+    environment) as one JSON line on stdin; writes one JSON line as the run starts,
+    {"started": pid} (also its process group's id), or {"error": why} if it cannot, and one as
+    it ends, {"code", "signal"}. What the run left in its group is KILLed with it."""
+    spec = json.loads(sys.stdin.readline())
+    env = dict(spec["callerEnv"])
+    env.update(spec["env"])
+    try:
+        process = popen(spec, env)
+    except OSError as error:
+        print(json.dumps({"error": not_started(error)}), flush=True)
+        return
+    print(json.dumps({"started": process.pid}), flush=True)
+    code, name = ended(process.pid, process.wait())
+    print(json.dumps({"code": code, "signal": name}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

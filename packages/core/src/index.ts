@@ -69,7 +69,7 @@ export {
 export { type BatchPlan, planBatch } from "./plan.js";
 export { groupAlive, killGraceOption, spawnGroup, stopProcessGroup } from "./process-group.js";
 export { cacheDir, ensurePythonEnv, type PythonEnv, type PythonEnvSpec } from "./python-env.js";
-export { CORE_PYTHON_DIR, type RunSpec, runSpec } from "./python-runs.js";
+export { CORE_PYTHON_DIR, type RunSpec, runSpec, type StartedRun, startRun } from "./python-runs.js";
 export { ExecEnvRegistry, type RegisteredExecEnv } from "./registry.js";
 export { type Run, runOutputDir } from "./run.js";
 export {

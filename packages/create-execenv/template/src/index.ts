@@ -2,14 +2,12 @@
 // with `bash -c` in its own process group on this machine, at most `--exec-jobs-per-node`
 // at a time: a working start that passes the conformance testkit. Make `execute` submit runs
 // to your backend instead, declare what it can do in `capabilities`, and keep the tests green.
-import { mkdirSync } from "node:fs";
-import path from "node:path";
 import {
   defineExecEnv,
   type ExecuteContext,
   killGraceOption,
   type Run,
-  spawnGroup,
+  startRun,
   stopProcessGroup,
   z,
 } from "@sierra-exec/core";
@@ -21,31 +19,19 @@ export const optionsSchema = z.object({
 
 type Context = ExecuteContext<z.output<typeof optionsSchema>, undefined>;
 
-/** Runs one run to its end, then stops whatever it left running in its process group. */
+/**
+ * Runs one run to its end (core's startRun: `bash -c` with the line's exact bytes, in a
+ * session of its own; what it leaves in its group is stopped with it).
+ */
 async function runOne(run: Run, ctx: Context, groups: Set<number>): Promise<void> {
-  for (const file of [run.stdout, run.stderr]) if (file) mkdirSync(path.dirname(file), { recursive: true });
-  const { child } = await spawnGroup("bash", ["-c", run.command], {
-    cwd: run.cwd,
-    env: run.env,
-    stdin: "ignore",
-    stdout: run.stdout ? { file: run.stdout } : "ignore",
-    stderr: run.stderr ? { file: run.stderr } : "ignore",
-  });
-  const pgid = child.pid;
-  if (pgid !== undefined) {
-    groups.add(pgid);
-    ctx.runStarted(run, { pid: pgid });
+  const { pid, outcome } = await startRun(run);
+  if (pid !== undefined) {
+    groups.add(pid);
+    ctx.runStarted(run, { pid });
   }
-  const result = await child;
-  if (pgid !== undefined) {
-    await stopProcessGroup(pgid, { graceMs: ctx.options.killGrace * 1000 });
-    groups.delete(pgid);
-  }
-  ctx.runEnded(run, {
-    exitCode: result.exitCode ?? null,
-    signal: result.signal ?? null,
-    ...(pgid === undefined ? { error: `could not start: ${result.shortMessage}` } : {}),
-  });
+  const end = await outcome;
+  if (pid !== undefined) groups.delete(pid);
+  ctx.runEnded(run, end);
 }
 
 export default defineExecEnv({
