@@ -20,72 +20,77 @@ export const parallelLogPath = (batchRoot: string, exp?: string) =>
 
 interface Scope {
   file: string;
-  /**
-   * The cmdfile's lines, trimmed, in order: a joblog's Seq is a 1-based line number (GNU
-   * parallel makes a job of every line, blank and `#` ones too).
-   */
-  lines: string[];
-  /** The batch's run for each line's command. */
-  runs: Map<string, { exp: string; run: number }>;
+  /** A run's Seq in this joblog (`exp\0run` to its 1-based line number in the cmdfile). */
+  seqOf: Map<string, number>;
+  /** The run a Seq stands for, with its command as the joblog shows it. */
+  runAt: Map<number, { exp: string; run: number; command: string }>;
 }
+
+const runKey = (exp: string, run: number) => `${exp}\u0000${run}`;
 
 const rootCmdfile = (batch: Batch) => path.join(batch.root, "commands.txt");
 
-// Commands here are as records show them (displayCommand): what the joblogs hold.
-const rawLines = (file: string) => {
+/**
+ * The joblog of one cmdfile: a Seq is a 1-based line number (GNU parallel makes a job of
+ * every line, blank and `#` ones too). Its lines are walked in order, each taken by the
+ * experiment whose next run it is (in the per-batch file, the runs of several experiments
+ * interleave), so that identical lines are told apart. Commands are as records show them
+ * (displayCommand), which is what joblogs hold.
+ */
+function scope(file: string, experiments: Batch["experiments"]): Scope {
+  const next = new Map(experiments.map((experiment) => [experiment.name, 0]));
+  const result: Scope = { file, seqOf: new Map(), runAt: new Map() };
   const lines = displayCommand(decodeCommand(readFileSync(file))).split(/\r?\n/);
-  if (lines.at(-1) === "") lines.pop();
-  return lines.map((line) => line.trim());
-};
+  lines.forEach((text, i) => {
+    const command = text.trim();
+    const owner = experiments.find((experiment) => {
+      const run = next.get(experiment.name) ?? 0;
+      const own = experiment.commands[run];
+      return own !== undefined && displayCommand(own).trim() === command;
+    });
+    if (!owner) return;
+    const run = next.get(owner.name) ?? 0;
+    next.set(owner.name, run + 1);
+    result.seqOf.set(runKey(owner.name, run), i + 1);
+    result.runAt.set(i + 1, { exp: owner.name, run, command });
+  });
+  return result;
+}
 
 /**
- * The joblogs SIERRA would write for this batch, each with the runs its lines stand for:
- * the per-batch cmdfile's where discovery took the batch from it (every run's working
- * directory is then the batch root), else each experiment's.
+ * The joblogs SIERRA would write for this batch: the per-batch cmdfile's where discovery
+ * took the batch from it (every run's working directory is then the batch root), else each
+ * experiment's.
  */
 function scopes(batch: Batch): Scope[] {
-  const byCommand = (exps: Batch["experiments"]) => {
-    const runs = new Map<string, { exp: string; run: number }>();
-    for (const experiment of exps) {
-      experiment.commands.forEach((line, run) => {
-        const command = displayCommand(line).trim();
-        if (!runs.has(command)) runs.set(command, { exp: experiment.name, run });
-      });
-    }
-    return runs;
-  };
   if (batch.experiments.every((experiment) => experiment.cwd === batch.root)) {
-    if (!existsSync(rootCmdfile(batch))) return [];
-    return [
-      {
-        file: parallelLogPath(batch.root),
-        lines: rawLines(rootCmdfile(batch)),
-        runs: byCommand(batch.experiments),
-      },
-    ];
+    const file = rootCmdfile(batch);
+    return existsSync(file) ? [{ ...scope(file, batch.experiments), file: parallelLogPath(batch.root) }] : [];
   }
   return batch.experiments.map((experiment) => ({
+    ...scope(path.join(experiment.dir, "commands.txt"), [experiment]),
     file: parallelLogPath(batch.root, experiment.name),
-    lines: rawLines(path.join(experiment.dir, "commands.txt")),
-    runs: byCommand([experiment]),
   }));
 }
 
 /**
  * The last attempt of each run that a GNU parallel joblog of this batch records, keyed
- * `exp\0run`. Lines are matched to runs by their command, so that the log of the per-batch
- * cmdfile finds its runs however the batch groups them.
+ * `exp\0run`. A line stands for the run its Seq names, if the command is that run's (a log
+ * of an older cmdfile's lines is no history of this batch).
  */
 export function readParallelLogs(batch: Batch): Map<string, { record: RunRecord; attempts: number }> {
   const found = new Map<string, { record: RunRecord; attempts: number }>();
   for (const scope of scopes(batch)) {
     if (!existsSync(scope.file)) continue;
-    for (const line of readFileSync(scope.file, "utf8").split("\n").slice(1)) {
-      const [, host = "", start, runtime, , , exitval, signal, ...command] = line.split("\t");
-      const target = scope.runs.get(command.join("\t").trim());
+    for (const line of displayCommand(decodeCommand(readFileSync(scope.file)))
+      .split("\n")
+      .slice(1)) {
+      const [seq, host = "", start, runtime, , , exitval, signal, ...command] = line.split("\t");
+      const target = scope.runAt.get(Number(seq));
       const startS = Number(start);
       const durationS = Number(runtime);
-      if (!target || !Number.isFinite(startS) || !Number.isFinite(durationS)) continue;
+      if (target?.command !== command.join("\t").trim()) continue;
+      if (!Number.isFinite(startS) || !Number.isFinite(durationS)) continue;
       const signalNumber = Number(signal);
       const record: RunRecord = {
         exp: target.exp,
@@ -104,7 +109,7 @@ export function readParallelLogs(batch: Batch): Map<string, { record: RunRecord;
         stdout: null,
         stderr: null,
       };
-      const key = `${target.exp}\u0000${target.run}`;
+      const key = runKey(target.exp, target.run);
       const attempts = (found.get(key)?.attempts ?? 0) + 1;
       found.set(key, { record: { ...record, attempt: attempts }, attempts });
     }
@@ -119,7 +124,7 @@ const SAME_ATTEMPT_MS = 5;
 export function withParallelLogs(history: RunHistory, batch: Batch): RunHistory {
   const logged = readParallelLogs(batch);
   if (logged.size === 0) return history;
-  const key = (run: { exp: string; index: number }) => `${run.exp}\u0000${run.index}`;
+  const key = (run: { exp: string; index: number }) => runKey(run.exp, run.index);
   return {
     attempts: (run) => Math.max(history.attempts(run), logged.get(key(run))?.attempts ?? 0),
     last: (run) => {
@@ -150,9 +155,9 @@ export class ParallelLogWriter {
   }
 
   /** `line` is the joblog line after its Seq. */
-  write(exp: string, command: string, line: string): void {
-    const trimmed = command.trim();
-    const scope = this.scopes.find((s) => s.runs.get(trimmed)?.exp === exp && s.lines.includes(trimmed));
+  write(exp: string, run: number, line: string): void {
+    const key = runKey(exp, run);
+    const scope = this.scopes.find((s) => s.seqOf.has(key));
     if (!scope) return;
     try {
       let fd = this.open.get(scope.file);
@@ -163,7 +168,7 @@ export class ParallelLogWriter {
         if (!append) writeAll(fd, JOBLOG_HEADER);
         this.open.set(scope.file, fd);
       }
-      writeAll(fd, `${scope.lines.indexOf(trimmed) + 1}\t${line}`);
+      writeAll(fd, `${scope.seqOf.get(key)}\t${line}`);
     } catch (error) {
       throw writeFailure(scope.file, error);
     }

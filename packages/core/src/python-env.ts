@@ -8,6 +8,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SierraError } from "./errors.js";
 import type { Logger } from "./exec-env.js";
+import { fileTail, lastLine } from "./helper-process.js";
 
 export interface PythonEnvSpec {
   /** Short name for the directory and messages, e.g. `prefect3`. */
@@ -73,14 +74,6 @@ async function withLock<T>(lock: string, work: () => Promise<T>, signal?: AbortS
   }
 }
 
-/** The last non-blank line of a file, for an error message. */
-const lastLine = (file: string) =>
-  readFileSyncOr(file)
-    .split("\n")
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .at(-1);
-
 /**
  * Returns the environment for `spec`, creating it with `python -m venv` and pip first if
  * needed: one progress line on `log`, naming the file that takes the output of venv and
@@ -118,7 +111,7 @@ export async function ensurePythonEnv(
           ...(signal ? { cancelSignal: signal } : {}),
         });
         if (outcome.exitCode !== 0) {
-          const why = lastLine(logFile) ?? (outcome.shortMessage ?? "").split("\n")[0];
+          const why = lastLine(fileTail(logFile)) || (outcome.shortMessage ?? "").split("\n")[0];
           throw new SierraError(
             `could not provision ${spec.name} into ${dir}: ${what} failed (${why}; all its output in ${logFile}): check that ${python} works and PyPI is reachable, or point the execenv at an existing installation`,
           );

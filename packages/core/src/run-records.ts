@@ -129,7 +129,7 @@ export class RecordWriter {
     } catch (error) {
       throw writeFailure(this.joblogPath, error);
     }
-    this.parallelLogs?.write(record.exp, record.command, line);
+    this.parallelLogs?.write(record.exp, record.run, line);
   }
 
   close(): void {

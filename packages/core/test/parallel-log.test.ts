@@ -86,10 +86,29 @@ describe("SIERRA hpc.local's joblogs as run history", () => {
   it("writes our attempts with the Seq GNU parallel gives the run's line (blank and # lines count)", () => {
     const root = makeBatch({ a: ["# comment", "", "echo a0", "echo a1"] });
     const writer = new ParallelLogWriter(discoverBatch(root), true);
-    writer.write("a", "echo a1", ":\t1.000\t     0.500\t0\t0\t0\t0\techo a1\n");
+    writer.write("a", 1, ":\t1.000\t     0.500\t0\t0\t0\t0\techo a1\n");
     writer.close();
     expect(readFileSync(parallelLogPath(root, "a"), "utf8")).toBe(
       `${JOBLOG_HEADER}4\t:\t1.000\t     0.500\t0\t0\t0\t0\techo a1\n`,
     );
+  });
+
+  it("tells identical lines apart by their Seq, writing and reading", () => {
+    const root = makeBatch({ a: ["sleep 1", "sleep 1", "sleep 1"] });
+    const writer = new ParallelLogWriter(discoverBatch(root), true);
+    writer.write("a", 2, ":\t100.000\t     1.000\t0\t0\t1\t0\tsleep 1\n");
+    writer.write("a", 0, ":\t100.000\t     1.000\t0\t0\t0\t0\tsleep 1\n");
+    writer.close();
+    const log = readFileSync(parallelLogPath(root, "a"), "utf8");
+    expect(
+      log
+        .split("\n")
+        .slice(1, 3)
+        .map((line) => line.split("\t")[0]),
+    ).toEqual(["3", "1"]);
+    const history = withParallelLogs(readRunHistory(root), discoverBatch(root));
+    expect(history.last({ exp: "a", index: 0 })).toMatchObject({ exitCode: 0, attempt: 1 });
+    expect(history.last({ exp: "a", index: 1 })).toBeUndefined();
+    expect(history.last({ exp: "a", index: 2 })).toMatchObject({ exitCode: 1, attempt: 1 });
   });
 });

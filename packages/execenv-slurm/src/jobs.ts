@@ -3,7 +3,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ExecuteContext, Run, Watchdog } from "@sierra-exec/core";
+import { EXECUTION_MARKER, type ExecuteContext, type Run, type Watchdog } from "@sierra-exec/core";
 import {
   isTerminal,
   outcomeOfEndedJob,
@@ -77,7 +77,7 @@ export async function executeJobs(
         }),
         60_000,
         // The runs carry the batch's marker, as with every execenv (jobs get --export=ALL).
-        { SIERRA_EXEC_ID: ctx.executionId },
+        { [EXECUTION_MARKER]: ctx.executionId },
       );
       if (submitted.exitCode !== 0) {
         throw new Error(`sbatch failed: ${slurmError(submitted.stderr)}`);

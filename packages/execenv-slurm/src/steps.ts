@@ -3,7 +3,7 @@
 // a pipe from this process: closing it (a stop, or this process dying) stops the run.
 import { type ChildProcess, spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ExecuteContext, Run } from "@sierra-exec/core";
+import { EXECUTION_MARKER, type ExecuteContext, OutputTail, type Run } from "@sierra-exec/core";
 import { NodeSlots, srunArguments } from "./decisions.js";
 import type { SlurmOptions } from "./options.js";
 import type { RunFiles } from "./run-files.js";
@@ -19,7 +19,8 @@ interface Step {
   run: Run;
   node: string;
   child: ChildProcess;
-  stderr: string;
+  /** What srun said last: quoted when it ends without its run's end file. */
+  stderr: OutputTail;
   exited: boolean;
 }
 
@@ -60,15 +61,13 @@ export async function executeSteps(
     const child = spawn("srun", args, {
       detached: true,
       stdio: ["pipe", "ignore", "pipe"],
-      env: { ...process.env, SIERRA_EXEC_ID: ctx.executionId },
+      env: { ...process.env, [EXECUTION_MARKER]: ctx.executionId },
     });
-    const step: Step = { run, node, child, stderr: "", exited: false };
+    const step: Step = { run, node, child, stderr: new OutputTail(), exited: false };
     child.stdin?.on("error", () => {});
-    child.stderr?.setEncoding("utf8").on("data", (text: string) => {
-      step.stderr = (step.stderr + text).slice(-2000);
-    });
+    child.stderr?.on("data", (chunk: Buffer) => step.stderr.push(chunk));
     const exited = (why?: Error) => {
-      if (why) step.stderr += `\n${why.message}`;
+      if (why) step.stderr.push(`\n${why.message}`);
       step.exited = true;
       wake();
     };
@@ -100,7 +99,7 @@ export async function executeSteps(
         if (!tracker.isPending(step.run)) continue;
         tracker.poll();
         if (!tracker.isPending(step.run)) continue;
-        const why = step.stderr.trim().split("\n").at(-1) || `srun exited with status ${step.child.exitCode}`;
+        const why = step.stderr.lastLine() || `srun exited with status ${step.child.exitCode}`;
         if (tracker.hasStarted(step.run)) {
           tracker.end(step.run, {
             exitCode: null,
