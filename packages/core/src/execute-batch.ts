@@ -246,7 +246,7 @@ export async function executeBatch<Schema extends z.ZodObject, State, Found>(
     setupCalled = true;
     log.debug(`${execenv.name}: set up the batch`);
     state = await execenv.setupBatch?.(base, found);
-    records = new RecordWriter(plan.batch.root, !core.execResume, plan.batch);
+    records = new RecordWriter(plan.batch.root, !core.execResume, plan.batch, plan.experiments);
     observer.batchStarted?.({ runs: plan.runs.length, jobs: core.execJobsPerNode });
     const ctx: ExecuteContext<z.output<Schema>, State> = {
       ...base,

@@ -1,5 +1,5 @@
 // The plan of an invocation: the batch on disk and the runs selected to execute.
-import { type Batch, discoverBatch } from "./batch.js";
+import { type Batch, discoverBatch, type Experiment } from "./batch.js";
 import type { CoreOptions } from "./core-options.js";
 import { withParallelLogs } from "./parallel-log.js";
 import { batchRuns, type Run } from "./run.js";
@@ -8,6 +8,8 @@ import { selectExperiments, selectRuns } from "./selection.js";
 
 export interface BatchPlan {
   batch: Batch;
+  /** The experiments --exp-range selects (all of them without it). */
+  experiments: Experiment[];
   /** The runs to execute, in batch order. */
   runs: Run[];
   /** Runs in the selected experiments that --exec-resume skips. */
@@ -30,5 +32,5 @@ export function planBatch(
   const all = batchRuns(batch, core.execDevnull);
   const runs = selectRuns(all, experiments, history);
   const inRange = selectRuns(all, experiments, undefined).length;
-  return { batch, runs, skipped: inRange - runs.length, history };
+  return { batch, experiments, runs, skipped: inRange - runs.length, history };
 }

@@ -3,7 +3,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
-import type { Batch } from "./batch.js";
+import type { Batch, Experiment } from "./batch.js";
 import { JOBLOG_HEADER, ParallelLogWriter } from "./parallel-log.js";
 import type { Run } from "./run.js";
 import { signalNumber } from "./signal-names.js";
@@ -71,14 +71,22 @@ export function readRunHistory(batchRoot: string): RunHistory {
   };
 }
 
-/** Opens a record file for appending; after a torn last line, starts on a fresh line. */
-function openAppend(file: string, fresh: boolean, header = ""): number {
+/**
+ * Opens a record file for appending; after a torn last line, starts on a fresh line.
+ * `fresh` starts it anew, with the lines `keep` accepts (whole ones) if it is given.
+ */
+function openAppend(file: string, fresh: boolean, header = "", keep?: (line: string) => boolean): number {
   try {
     mkdirSync(path.dirname(file), { recursive: true });
     const exists = !fresh && existsSync(file) && statSync(file).size > 0;
+    const kept =
+      fresh && keep && existsSync(file)
+        ? wholeLines(readFileSync(file, "utf8")).filter((line) => `${line}\n` !== header && keep(line))
+        : [];
     const fd = openSync(file, fresh ? "w" : "a+");
     if (!exists) {
       if (header) writeAll(fd, header);
+      if (kept.length > 0) writeAll(fd, `${kept.join("\n")}\n`);
     } else if (!readFileSync(file, "utf8").endsWith("\n")) {
       writeAll(fd, "\n");
     }
@@ -86,6 +94,29 @@ function openAppend(file: string, fresh: boolean, header = ""): number {
   } catch (error) {
     throw writeFailure(file, error);
   }
+}
+
+/** The lines of a record file that ended (a torn last line is left out). */
+const wholeLines = (text: string) => text.split("\n").slice(0, -1).filter(Boolean);
+
+/** The experiment of a runs.jsonl line ("" if it does not parse). */
+function recordExp(line: string): string {
+  try {
+    return String(JSON.parse(line).exp);
+  } catch {
+    return "";
+  }
+}
+
+/** The experiment of a run by its Seq, its 1-based position in the batch (see batchRuns). */
+function experimentOfSeq(batch: Batch): (seq: number) => string | undefined {
+  const ends: Array<[number, string]> = [];
+  let end = 0;
+  for (const experiment of batch.experiments) {
+    end += experiment.commands.length;
+    ends.push([end, experiment.name]);
+  }
+  return (seq) => ends.find(([last]) => seq <= last)?.[1];
 }
 
 /** Seconds with milliseconds, padded as GNU parallel pads them. */
@@ -100,14 +131,24 @@ export class RecordWriter {
   private readonly parallelLogs: ParallelLogWriter | undefined;
 
   /**
-   * `fresh` truncates both files (a run without --exec-resume); otherwise appends. Given
-   * the batch, also writes SIERRA's hpc.local joblogs (parallel-log.ts).
+   * `fresh` (a run without --exec-resume) forgets the earlier records of the experiments that
+   * run, `running` (all of them if not given), and keeps the others': SIERRA's per-exp stage
+   * 2 calls us once per experiment (`--exp-range i:i`). Otherwise appends. Given the batch,
+   * also writes SIERRA's hpc.local joblogs (parallel-log.ts).
    */
-  constructor(batchRoot: string, fresh: boolean, batch?: Batch) {
+  constructor(batchRoot: string, fresh: boolean, batch?: Batch, running?: readonly Experiment[]) {
     this.jsonlPath = runsJsonlPath(batchRoot);
     this.joblogPath = joblogPath(batchRoot);
-    this.jsonl = openAppend(this.jsonlPath, fresh);
-    this.joblog = openAppend(this.joblogPath, fresh, JOBLOG_HEADER);
+    const forget = running && batch && running.length < batch.experiments.length ? running : undefined;
+    const forgotten = new Set(forget?.map((experiment) => experiment.name));
+    const expOfSeq = batch ? experimentOfSeq(batch) : () => undefined;
+    this.jsonl = openAppend(this.jsonlPath, fresh, "", forget && ((line) => !forgotten.has(recordExp(line))));
+    this.joblog = openAppend(
+      this.joblogPath,
+      fresh,
+      JOBLOG_HEADER,
+      forget && ((line) => !forgotten.has(expOfSeq(Number(line.split("\t")[0])) ?? "")),
+    );
     this.parallelLogs = batch && new ParallelLogWriter(batch, fresh);
   }
 

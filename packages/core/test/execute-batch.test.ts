@@ -13,7 +13,7 @@ import { defineExecEnv, type ExecEnvDefinition, type ExecuteContext, type Logger
 import { type ExecuteBatchInput, executeBatch } from "../src/execute-batch.js";
 import { planBatch } from "../src/plan.js";
 import type { Run } from "../src/run.js";
-import { type RunRecord, runsJsonlPath } from "../src/run-records.js";
+import { joblogPath, type RunRecord, runsJsonlPath } from "../src/run-records.js";
 
 /** A batch root with `exp0`, `exp1`, ... holding the given cmdfile lines. */
 function batchRoot(...experiments: string[][]): string {
@@ -501,5 +501,23 @@ describe("executeBatch: --exec-resume", () => {
       [1, 1],
       [2, 1],
     ]);
+  });
+
+  it("without it, --exp-range forgets only the selected experiments' records (SIERRA's per-exp calls)", async () => {
+    const root = batchRoot(["true", "exit 1"], ["true"], ["exit 2"]);
+    expect((await execute(root, memoryExecEnv().execenv)).exitCode).toBe(1);
+    const joblog = () => readFileSync(joblogPath(root), "utf8").trim().split("\n");
+    expect(joblog()).toHaveLength(5);
+
+    await execute(root, memoryExecEnv().execenv, { expRange: "1:1" });
+    const records = readRecords(root);
+    expect(records.map(({ exp, run, attempt }) => `${exp}/run${run}#${attempt}`)).toEqual([
+      "exp0/run0#1",
+      "exp0/run1#1",
+      "exp2/run0#1",
+      "exp1/run0#1",
+    ]);
+    // The joblog likewise: its header, exp0's and exp2's lines (Seq 1, 2, 4), exp1's anew (Seq 3).
+    expect(joblog().map((line) => line.split("\t")[0])).toEqual(["Seq", "1", "2", "4", "3"]);
   });
 });
