@@ -4,10 +4,10 @@
 // engine's hooks. The result is the same whichever `sierra` is first on PATH; only the exit
 // status is ours: SIERRA exits 0 when runs failed, we exit as our stage 2 did.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { constants, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { groupAlive, type Logger, spawnGroup, stopProcessGroup } from "@sierra-exec/core";
+import { groupAlive, type Logger, signalExitStatus, spawnGroup, stopProcessGroup } from "@sierra-exec/core";
 import type { CliIo } from "./main.js";
 import { findSierra } from "./sierra-install.js";
 import { CLI_BIN, SIERRA_PLUGINS_DIR } from "./sierra-plugins.js";
@@ -83,7 +83,7 @@ export async function runSierraPipeline(argv: string[], io: CliIo, verbose: bool
         throw error;
       },
     );
-    if (!python || stoppedBy) return 128 + (constants.signals[stoppedBy ?? "SIGINT"] ?? 2);
+    if (!python || stoppedBy) return signalExitStatus(stoppedBy ?? "SIGINT");
     const statusFile = path.join(statusDir, "status");
     const pluginPath = [io.env.SIERRA_PLUGIN_PATH, SIERRA_PLUGINS_DIR].filter(Boolean).join(path.delimiter);
     log.debug(`running SIERRA (${python}) with SIERRA_PLUGIN_PATH=${pluginPath}`);
@@ -109,7 +109,7 @@ export async function runSierraPipeline(argv: string[], io: CliIo, verbose: bool
       while (groupAlive(pgid) && Date.now() < deadline) await sleep(50);
       if (groupAlive(pgid)) await stopProcessGroup(pgid, { signal: "SIGKILL" });
     }
-    if (stoppedBy) return 128 + (constants.signals[stoppedBy] ?? 2);
+    if (stoppedBy) return signalExitStatus(stoppedBy);
     if (result.exitCode !== 0) {
       log.info(
         `error: SIERRA exited with status ${result.exitCode ?? result.signal} (its messages are above)`,

@@ -16,6 +16,7 @@ import type { ExecEnv, ExecEnvContext, ExecuteContext, Logger, RunOutcome, RunSt
 import type { BatchPlan } from "./plan.js";
 import type { Run } from "./run.js";
 import { RecordWriter, type RunRecord, recordSucceeded } from "./run-records.js";
+import { signalExitStatus } from "./signal-names.js";
 import { writeFailure } from "./write-failure.js";
 
 /** Why a batch stopped early: a signal, --exec-strict after a failed run, or an error of ours (a full disk). */
@@ -67,8 +68,6 @@ export interface ExecuteBatchInput<Schema extends z.ZodObject, State, Found = un
    */
   signal?: AbortSignal;
 }
-
-const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
 interface RunGroup {
   experiments: Experiment[];
@@ -300,7 +299,7 @@ export async function executeBatch<Schema extends z.ZodObject, State, Found>(
   const reason = stoppedBy as StopReason | undefined;
   const exitCode =
     reason?.kind === "signal"
-      ? (SIGNAL_EXIT[reason.signal] ?? 1)
+      ? signalExitStatus(reason.signal)
       : error !== undefined
         ? 2
         : failed.length > 0 || notRun > 0

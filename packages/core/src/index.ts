@@ -80,5 +80,6 @@ export {
   recordSucceeded,
   runsJsonlPath,
 } from "./run-records.js";
+export { signalExitStatus } from "./signal-names.js";
 export { Watchdog } from "./watchdog.js";
 export { writeFailure } from "./write-failure.js";

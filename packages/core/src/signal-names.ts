@@ -26,3 +26,6 @@ export function signalName(number: number): string {
   }
   return Object.entries(known).find(([, value]) => value === number)?.[0] ?? `SIG${number}`;
 }
+
+/** The exit status of a process ended by `signal`, as shells report it: 128 + its number. */
+export const signalExitStatus = (signal: string) => 128 + signalNumber(signal);
