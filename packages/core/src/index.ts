@@ -80,6 +80,7 @@ export {
   recordSucceeded,
   runsJsonlPath,
 } from "./run-records.js";
+export { shellQuote } from "./shell-quote.js";
 export { signalExitStatus } from "./signal-names.js";
 export { Watchdog } from "./watchdog.js";
 export { writeFailure } from "./write-failure.js";

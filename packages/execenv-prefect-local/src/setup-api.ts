@@ -1,6 +1,7 @@
 // Sets the batch's server up over its REST API: the process work pool, its queue, the flow
 // `sierra` and the deployment `sierra/local` whose entrypoint is python/flow.py as shipped
 // in this package. The payloads are plain functions, tested without a server.
+import { shellQuote } from "@sierra-exec/core";
 import type { PrefectClient } from "./api.js";
 import { must } from "./api.js";
 import type { components } from "./prefect-api.js";
@@ -36,10 +37,6 @@ export const PARAMETER_SCHEMA = {
   required: ["runs_file"],
   definitions: {},
 };
-
-/** Quotes a word for the shlex split the process worker applies to `command`. */
-export const shellQuote = (word: string) =>
-  /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'"'"'`)}'`;
 
 export function deploymentPayload({
   flowId,

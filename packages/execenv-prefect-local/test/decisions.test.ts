@@ -10,7 +10,7 @@ import { flowRunName, flowRunParameters, runsFileContent } from "../src/flow-run
 import { prefectLocalOptionsSchema } from "../src/index.js";
 import { prefectEnv } from "../src/prefect-env.js";
 import { PREFECT_SPEC, prefectOnPath } from "../src/prefect-install.js";
-import { deploymentPayload, FLOW_DIR, shellQuote, workPoolPayload } from "../src/setup-api.js";
+import { deploymentPayload, FLOW_DIR, workPoolPayload } from "../src/setup-api.js";
 import { describeState, isTerminal, lostOutcome, outcomeOf, parseEvents } from "../src/states.js";
 import { workerArgs } from "../src/worker.js";
 
@@ -103,11 +103,6 @@ describe("set-up payloads", () => {
       job_variables: { command: "'/opt/my env/bin/python' -m prefect.engine", stream_output: false },
     });
     expect(FLOW_DIR).toMatch(/execenv-prefect-local\/python$/);
-  });
-
-  it("quotes words for the worker's shlex split", () => {
-    expect(shellQuote("/usr/bin/python3")).toBe("/usr/bin/python3");
-    expect(shellQuote("it's")).toBe(`'it'"'"'s'`);
   });
 
   it("a worker on the pool and queue that never creates a pool itself", () => {

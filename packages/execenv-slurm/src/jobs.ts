@@ -3,7 +3,13 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { EXECUTION_MARKER, type ExecuteContext, type Run, type Watchdog } from "@sierra-exec/core";
+import {
+  EXECUTION_MARKER,
+  type ExecuteContext,
+  type Run,
+  shellQuote,
+  type Watchdog,
+} from "@sierra-exec/core";
 import {
   isTerminal,
   outcomeOfEndedJob,
@@ -163,5 +169,3 @@ async function settled(ids: string[], graceSeconds: number, log: { warn(message:
     await sleep(250);
   }
 }
-
-const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
