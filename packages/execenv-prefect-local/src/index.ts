@@ -13,12 +13,20 @@ import {
 } from "@sierra-exec/core";
 import { connect, type PrefectClient } from "./api.js";
 import { executeFlowRun } from "./flow-runs.js";
-import { findPrefect, templateDatabase } from "./prefect-install.js";
+import { findPrefect, PREFECT_RANGE_TEXT, PREFECT_VERSION, templateDatabase } from "./prefect-install.js";
 import { PrefectServer } from "./server.js";
 import { setUpDeployment } from "./setup-api.js";
 import { startWorker } from "./worker.js";
 
-export { findPrefect, PREFECT_SPEC, PREFECT_VERSION, templateDatabase } from "./prefect-install.js";
+export {
+  findPrefect,
+  PREFECT_RANGE,
+  PREFECT_SPEC,
+  PREFECT_VERSION,
+  prefectSpec,
+  TESTED_PREFECTS,
+  templateDatabase,
+} from "./prefect-install.js";
 export { PrefectServer } from "./server.js";
 
 const name = z.string().regex(/^[\w.-]+$/, "must be letters, digits, '.', '_' or '-'");
@@ -38,7 +46,7 @@ export const prefectLocalOptionsSchema = z.object({
     .meta({
       env: "SIERRA_PREFECT_PYTHON",
       valueName: "PATH",
-      defaultLabel: "the prefect on PATH if it is 3.8.8, else one installed in the cache directory",
+      defaultLabel: `a Prefect ${PREFECT_RANGE_TEXT} on PATH or in the active Python, else ${PREFECT_VERSION} installed in the cache directory`,
     })
     .describe("Python with Prefect 3 installed"),
   keepServer: z
@@ -76,6 +84,7 @@ export default defineExecEnv({
 
   async check({ options, log, signal }) {
     const install = await findPrefect(options.prefectPython, { log, signal });
+    log.debug(`Prefect ${install.version} from ${install.from}: ${install.python}`);
     return { install, template: await templateDatabase(install, { log }) };
   },
 
@@ -86,7 +95,21 @@ export default defineExecEnv({
     const since = (from: number) => `${((Date.now() - from) / 1000).toFixed(2)}s`;
     const startedAt = Date.now();
     let serverProcess: HelperProcess | undefined;
+    let workerProcess: HelperProcess | undefined;
+    let worker: KeepAlive | undefined;
     onCleanup(() => serverProcess?.stop());
+    // Registered after the server's: the worker stops first, taking any engine with it.
+    onCleanup(() => (worker?.process ?? workerProcess)?.stop());
+    const spawnWorker = async (on: PrefectServer) => {
+      const started = await startWorker(on, {
+        python: install.python,
+        dir,
+        pool: options.workPool,
+        queue: options.workQueue,
+      });
+      watchdog.watch(started.pid);
+      return started;
+    };
     const server = await PrefectServer.start({
       python: install.python,
       dir,
@@ -98,6 +121,11 @@ export default defineExecEnv({
         serverProcess = started;
         watchdog.watch(started.pid);
       },
+      // The worker boots beside the server and waits for its queue (python/start_worker.py).
+      alongside: async (on) => {
+        await workerProcess?.stop();
+        workerProcess = await spawnWorker(on);
+      },
     });
     log.debug(`server ready in ${since(startedAt)}`);
     const setupAt = Date.now();
@@ -107,20 +135,8 @@ export default defineExecEnv({
       queue: options.workQueue,
       python: install.python,
     });
-    const spawnWorker = async () => {
-      const worker = await startWorker(server, {
-        python: install.python,
-        dir,
-        pool: options.workPool,
-        queue: options.workQueue,
-      });
-      watchdog.watch(worker.pid);
-      return worker;
-    };
-    const worker = new KeepAlive(await spawnWorker(), spawnWorker, log);
-    log.debug(`set up over the API and started the worker in ${since(setupAt)}`);
-    // Registered after the server's: the worker stops first, taking any engine with it.
-    onCleanup(() => worker.process.stop());
+    worker = new KeepAlive(workerProcess as HelperProcess, () => spawnWorker(server), log);
+    log.debug(`set up over the API in ${since(setupAt)}`);
     const serverAlive = new KeepAlive(
       server.process,
       async () => {

@@ -31,6 +31,11 @@ export interface ServerSettings {
   signal: AbortSignal;
   /** Receives each server process at once, so that it is stopped even if start-up fails. */
   onStarted: (process: HelperProcess) => void;
+  /**
+   * Starts what can boot beside the server (the worker) once it has its port; called again
+   * if the server has to move to another port.
+   */
+  alongside?: (server: PrefectServer) => Promise<void>;
 }
 
 /** Can `port` be bound on the loopback now? (get-port would refuse a port it handed out recently.) */
@@ -108,6 +113,7 @@ export class PrefectServer {
         port,
         settings,
       );
+      await settings.alongside?.(server);
       const failure = await server.untilReady();
       if (!failure) return server;
       if (!portTaken(server.log) || attempt >= 3) {

@@ -1,0 +1,33 @@
+# `python start_worker.py ARGS` = `prefect ARGS` (`worker start --pool P --work-queue Q ...`),
+# but the worker's imports (about 2 s) happen first, while the batch's server boots beside
+# it, and the worker starts only once its queue exists: a worker that started earlier would
+# find no pool, and one that synced before its queue was made would wait a heartbeat.
+import os
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import prefect.cli  # noqa: F401  (the slow part)
+import prefect.workers.process  # noqa: F401
+
+
+def arg(name: str) -> str:
+    return sys.argv[sys.argv.index(name) + 1]
+
+
+def exists(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return True
+    except OSError:  # refused while the server boots; 404 until the queue is made
+        return False
+
+
+pool, queue = (urllib.parse.quote(arg(name), safe="") for name in ("--pool", "--work-queue"))
+queue_url = f"{os.environ['PREFECT_API_URL']}/work_pools/{pool}/queues/{queue}"
+while not exists(queue_url):
+    time.sleep(0.05)
+
+sys.argv = ["prefect", *sys.argv[1:]]
+prefect.cli.app()
