@@ -1,6 +1,6 @@
 // The `prefect.localserver` execenv (SIERRA's `prefectserver.local`): each batch gets its own
 // Prefect 3 server on a free loopback port, set up over its REST API, and a process worker;
-// runs execute as tasks of a flow (python/flow.py), exactly --exec-jobs-per-node at once.
+// runs execute as tasks of the flow of @sierra-exec/prefect3, exactly --exec-jobs-per-node at once.
 import { once } from "node:events";
 import path from "node:path";
 import {
@@ -11,23 +11,18 @@ import {
   killGraceOption,
   z,
 } from "@sierra-exec/core";
-import { connect, type PrefectClient } from "./api.js";
-import { executeFlowRun } from "./flow-runs.js";
-import { findPrefect, PREFECT_RANGE_TEXT, PREFECT_VERSION, templateDatabase } from "./prefect-install.js";
-import { PrefectServer } from "./server.js";
-import { setUpDeployment } from "./setup-api.js";
-import { startWorker } from "./worker.js";
-
-export {
+import {
+  connect,
+  executeFlowRun,
   findPrefect,
-  PREFECT_RANGE,
-  PREFECT_SPEC,
+  PREFECT_RANGE_TEXT,
   PREFECT_VERSION,
-  prefectSpec,
-  TESTED_PREFECTS,
+  type PrefectClient,
+  PrefectServer,
+  setUpDeployment,
+  startWorker,
   templateDatabase,
-} from "./prefect-install.js";
-export { PrefectServer } from "./server.js";
+} from "@sierra-exec/prefect3";
 
 const name = z.string().regex(/^[\w.-]+$/, "must be letters, digits, '.', '_' or '-'");
 
@@ -121,7 +116,7 @@ export default defineExecEnv({
         serverProcess = started;
         watchdog.watch(started.pid);
       },
-      // The worker boots beside the server and waits for its queue (python/start_worker.py).
+      // The worker imports Prefect while the server boots, and waits for its queue.
       alongside: async (on) => {
         await workerProcess?.stop();
         workerProcess = await spawnWorker(on);
