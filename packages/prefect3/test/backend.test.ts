@@ -1,5 +1,6 @@
 // The backend-facing part against a real Prefect server (provisioned as users get it):
-// start-up and readiness, the REST set-up, the worker coming online, and a clean stop.
+// start-up and readiness with a worker booting beside the server, the block types the
+// template database brings, the REST set-up, the worker coming online, and a clean stop.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -22,6 +23,8 @@ describe("a batch's Prefect server", () => {
     const executionId = `test-${process.pid}-${Date.now()}`;
     const started: HelperProcess[] = [];
     try {
+      const beside: { worker?: HelperProcess; at?: number } = {};
+      const settings = { pool: "p1", queue: "q1", python: install.python };
       const server = await PrefectServer.start({
         python: install.python,
         dir,
@@ -30,10 +33,28 @@ describe("a batch's Prefect server", () => {
         startTimeout: 180,
         signal,
         onStarted: (process) => started.push(process),
+        alongside: async (on) => {
+          beside.worker = await startWorker(on, { ...settings, dir });
+          beside.at = Date.now();
+          started.push(beside.worker);
+        },
       });
+      const readyAt = Date.now();
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const { worker, at } = beside;
+      if (!worker || !at) throw new Error("the worker was not started beside the server");
+      // It started before the server was ready, and waits for its queue instead of failing.
+      expect(at).toBeLessThan(readyAt);
+      await sleep(500);
+      expect(worker.running).toBe(true);
+      // The server skipped registering block types: the template database has them.
+      const blockTypes = await fetch(`${server.apiUrl}/block_types/filter`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
+      expect(((await blockTypes.json()) as { slug: string }[]).map((type) => type.slug)).toContain("secret");
       const client = connect(server.apiUrl);
-      const settings = { pool: "p1", queue: "q1", python: install.python };
       const { id } = await setUpDeployment(client, settings);
       const deployment = must(
         await client.GET("/deployments/name/{flow_name}/{deployment_name}", {
@@ -42,8 +63,6 @@ describe("a batch's Prefect server", () => {
         "read deployment",
       );
       expect(deployment).toMatchObject({ id, work_pool_name: "p1", work_queue_name: "q1" });
-      const worker = await startWorker(server, { ...settings, dir });
-      started.push(worker);
       let status: string | undefined;
       for (let i = 0; i < 600 && status !== "ONLINE"; i++) {
         const workers = must(
