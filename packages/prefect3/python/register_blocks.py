@@ -1,6 +1,6 @@
 # Registers Prefect's block types in the database of PREFECT_API_DATABASE_CONNECTION_URL, as
 # a server does at each start-up (about 1 s): done once in the template database, so that
-# each batch's server skips it (PREFECT_API_BLOCKS_REGISTER_ON_START=false).
+# each batch's server skips it (PREFECT_SERVER_REGISTER_BLOCKS_ON_START=false).
 import asyncio
 
 from prefect.server.database import provide_database_interface

@@ -1,7 +1,8 @@
-# `python start_worker.py ARGS` = `prefect ARGS` (`worker start --pool P --work-queue Q ...`),
-# but the worker's imports (about 2 s) happen first, while the batch's server boots beside
-# it, and the worker starts only once its queue exists: a worker that started earlier would
-# find no pool, and one that synced before its queue was made would wait a heartbeat.
+# `python start_worker.py prefect worker start --pool P --work-queue Q ...` runs that prefect
+# command (its command line reads as one, for ps and pgrep), but the worker's imports (about
+# 2 s) happen first, while the batch's server boots beside it, and the worker starts only
+# once its queue exists: a worker that started earlier would find no pool, and one that
+# synced before its queue was made would wait a heartbeat.
 import os
 import sys
 import time
@@ -29,5 +30,5 @@ queue_url = f"{os.environ['PREFECT_API_URL']}/work_pools/{pool}/queues/{queue}"
 while not exists(queue_url):
     time.sleep(0.05)
 
-sys.argv = ["prefect", *sys.argv[1:]]
+sys.argv = sys.argv[1:]
 prefect.cli.app()

@@ -29,7 +29,7 @@ export const startWorker = (
   server: PrefectServer,
   { python, dir, pool, queue }: { python: string; dir: string; pool: string; queue: string },
 ) =>
-  HelperProcess.start("the Prefect worker", python, [START_WORKER, ...workerArgs(pool, queue)], {
+  HelperProcess.start("the Prefect worker", python, [START_WORKER, "prefect", ...workerArgs(pool, queue)], {
     env: server.envFor("worker"),
     logFile: path.join(dir, "worker.log"),
   });
