@@ -8,11 +8,12 @@
 //  (d) SIERRA 1.5.16's own prefectserver.local on the same shapes of batch, through SIERRA's
 //      pipeline (stage 2 of its fixture project, bench/sierra.mjs), beside ours through it.
 // Usage: node bench/prefect-overhead.mjs [--repeat N] [--execenv NAME]... [--args NAME=ARGS]...
-//          [--baseline PATH/TO/bin.js] [--prefect-python PATH] [--parts abcd]
+//          [--baseline PATH/TO/bin.js] [--prefect-python PATH] [--parts abcd] [--sierra-repeat N]
 // (needs a build: npm run setup; provisions Prefect and SIERRA once)
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { recordsSpan } from "./records.mjs";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const work = path.join(here, ".work", "prefect-overhead");
@@ -35,6 +36,7 @@ for (const spec of all("--args")) {
 }
 const chosen = all("--execenv").length > 0 ? all("--execenv") : ["prefect.localserver", "local"];
 const REPEAT = Number(one("--repeat", "3"));
+const SIERRA_REPEAT = one("--sierra-repeat", "1");
 const PARTS = one("--parts", "abcd");
 const baseline = one("--baseline", undefined);
 const prefectPython = one("--prefect-python", undefined);
@@ -78,19 +80,6 @@ async function ours(bin, execenv, root, extra = []) {
   const result = await run(process.execPath, args);
   if (result.code !== 0) throw new Error(`${execenv} failed:\n${result.output.slice(-3000)}`);
   return result;
-}
-
-/** First run start to last run end, from the records. */
-function span(root) {
-  const records = readFileSync(path.join(root, "statistics/exec/runs.jsonl"), "utf8").trim().split("\n");
-  let first = Number.POSITIVE_INFINITY;
-  let last = 0;
-  for (const line of records) {
-    const record = JSON.parse(line);
-    first = Math.min(first, Date.parse(record.startedAt));
-    last = Math.max(last, Date.parse(record.finishedAt));
-  }
-  return { runs: records.length, seconds: (last - first) / 1000 };
 }
 
 console.log(`# Prefect overhead, ${new Date().toISOString()}, load ${load()}\n`);
@@ -170,7 +159,7 @@ if (PARTS.includes("c")) {
   for (const execenv of chosen) {
     const dir = batch(`trues-${execenv}`, 1, trues);
     const result = await ours(cli, execenv, dir, ["--exec-jobs-per-node", String(JOBS), "--exec-devnull"]);
-    const measured = span(dir);
+    const measured = recordsSpan(dir);
     if (measured.runs !== N) throw new Error(`${execenv}: ${measured.runs} records for ${N} runs`);
     console.log(
       `| ${execenv} | ${s(result.seconds)} | ${s(measured.seconds)} | ${ms(measured.seconds)} | ${(measured.seconds / xargs.seconds).toFixed(1)} |`,
@@ -205,7 +194,7 @@ if (PARTS.includes("d")) {
         "--paradigm",
         paradigm,
         "--repeat",
-        String(REPEAT),
+        SIERRA_REPEAT,
       ];
       const result = await run(process.execPath, [...args, "--execenvs", execenvs]);
       if (result.code !== 0) throw new Error(`bench/sierra.mjs failed:\n${result.output.slice(-3000)}`);
