@@ -7,8 +7,8 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { createServer } from "node:net";
 import path from "node:path";
 import { ensurePythonEnv, stopMarkedProcesses, stopProcessGroup } from "../packages/core/dist/index.js";
-import { PREFECT_SPEC, PREFECT_VERSION } from "../packages/execenv-prefect-local/dist/index.js";
 import { maxOverlap, readInterval } from "../packages/execenv-testkit/dist/index.js";
+import { PREFECT_SPEC, PREFECT_VERSION } from "../packages/prefect3/dist/index.js";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const work = path.join(here, ".work", "prefect");

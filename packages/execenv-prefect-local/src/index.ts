@@ -1,6 +1,6 @@
 // The `prefect.localserver` execenv (SIERRA's `prefectserver.local`): each batch gets its own
 // Prefect 3 server on a free loopback port, set up over its REST API, and a process worker;
-// runs execute as tasks of a flow (python/flow.py), exactly --exec-jobs-per-node at once.
+// runs execute as tasks of the flow of @sierra-exec/prefect3, exactly --exec-jobs-per-node at once.
 import { once } from "node:events";
 import path from "node:path";
 import {
@@ -11,15 +11,16 @@ import {
   killGraceOption,
   z,
 } from "@sierra-exec/core";
-import { connect, type PrefectClient } from "./api.js";
-import { executeFlowRun } from "./flow-runs.js";
-import { findPrefect, templateDatabase } from "./prefect-install.js";
-import { PrefectServer } from "./server.js";
-import { setUpDeployment } from "./setup-api.js";
-import { startWorker } from "./worker.js";
-
-export { findPrefect, PREFECT_SPEC, PREFECT_VERSION, templateDatabase } from "./prefect-install.js";
-export { PrefectServer } from "./server.js";
+import {
+  connect,
+  executeFlowRun,
+  findPrefect,
+  type PrefectClient,
+  PrefectServer,
+  setUpDeployment,
+  startWorker,
+  templateDatabase,
+} from "@sierra-exec/prefect3";
 
 const name = z.string().regex(/^[\w.-]+$/, "must be letters, digits, '.', '_' or '-'");
 

@@ -1,13 +1,12 @@
-// The plugin's decisions, without a Prefect server: each process's environment, the REST
+// The backend's decisions, without a Prefect server: each process's environment, the REST
 // payloads, the flow's parameters, how states and run events become outcomes.
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Run } from "@sierra-exec/core";
-import { CORE_PYTHON_DIR, EXECUTION_MARKER, parseOptions, RESTORE_ENV } from "@sierra-exec/core";
+import { CORE_PYTHON_DIR, EXECUTION_MARKER, RESTORE_ENV } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
 import { flowRunName, flowRunParameters, runsFileContent } from "../src/flow-runs.js";
-import { prefectLocalOptionsSchema } from "../src/index.js";
 import { prefectEnv } from "../src/prefect-env.js";
 import { PREFECT_SPEC, prefectOnPath } from "../src/prefect-install.js";
 import { deploymentPayload, FLOW_DIR, workPoolPayload } from "../src/setup-api.js";
@@ -102,7 +101,7 @@ describe("set-up payloads", () => {
       pull_steps: [{ "prefect.deployments.steps.set_working_directory": { directory: FLOW_DIR } }],
       job_variables: { command: "'/opt/my env/bin/python' -m prefect.engine", stream_output: false },
     });
-    expect(FLOW_DIR).toMatch(/execenv-prefect-local\/python$/);
+    expect(FLOW_DIR).toMatch(/prefect3\/python$/);
   });
 
   it("a worker on the pool and queue that never creates a pool itself", () => {
@@ -198,21 +197,5 @@ describe("finding Prefect", () => {
   it("provisions the pinned Prefect with the fastapi its server needs", () => {
     expect(PREFECT_SPEC.requirements).toEqual(["prefect==3.8.8"]);
     expect(PREFECT_SPEC.constraints).toMatch(/^fastapi==0\.154\.0$/m);
-  });
-});
-
-describe("options", () => {
-  it("defaults to SIERRA's pool and queue names, and refuses bad names in one line", () => {
-    expect(parseOptions(prefectLocalOptionsSchema, {}, {})).toMatchObject({
-      workPool: "sierra-pool",
-      workQueue: "sierra-queue",
-      keepServer: false,
-    });
-    expect(parseOptions(prefectLocalOptionsSchema, {}, { SIERRA_PREFECT_PYTHON: "/p" }).prefectPython).toBe(
-      "/p",
-    );
-    expect(() => parseOptions(prefectLocalOptionsSchema, { workPool: "a b" }, {})).toThrow(
-      /^--work-pool "a b": must be letters/,
-    );
   });
 });

@@ -2,10 +2,11 @@
 // from the pinned server's OpenAPI schema (src/prefect-api.d.ts, `pnpm generate:api`).
 import { setTimeout as sleep } from "node:timers/promises";
 import { lastLine } from "@sierra-exec/core";
-import createClient from "openapi-fetch";
+import createClient, { type Client } from "openapi-fetch";
 import type { components, paths } from "./prefect-api.js";
 
-export type PrefectClient = ReturnType<typeof createClient<paths>>;
+/** An interface, not an alias: declarations that name it import it from here, not from openapi-fetch. */
+export interface PrefectClient extends Client<paths> {}
 export type FlowRun = components["schemas"]["FlowRun"];
 export type StateType = components["schemas"]["StateType"];
 

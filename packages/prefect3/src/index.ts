@@ -1,0 +1,15 @@
+// sierra-exec's Prefect 3 backend: everything the Prefect 3 execenvs (prefect.localserver,
+// prefect.server) share, so that each of them is only its options and the order it starts
+// things in. Not an execenv itself: execenvs never import each other, they import this.
+export { connect, type FlowRun, must, type PrefectClient } from "./api.js";
+export { type Backend, executeFlowRun } from "./flow-runs.js";
+export {
+  findPrefect,
+  PREFECT_SPEC,
+  PREFECT_VERSION,
+  type PrefectInstall,
+  templateDatabase,
+} from "./prefect-install.js";
+export { PrefectServer, startPrefect } from "./server.js";
+export { type Deployment, setUpDeployment } from "./setup-api.js";
+export { startWorker } from "./worker.js";
