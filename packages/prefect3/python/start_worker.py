@@ -3,6 +3,7 @@
 # 2 s) happen first, while the batch's server boots beside it, and the worker starts only
 # once its queue exists: a worker that started earlier would find no pool, and one that
 # synced before its queue was made would wait a heartbeat.
+import base64
 import os
 import sys
 import time
@@ -18,8 +19,11 @@ def arg(name: str) -> str:
 
 
 def exists(url: str) -> bool:
+    request = urllib.request.Request(url)
+    if auth := os.environ.get("PREFECT_API_AUTH_STRING"):  # a server that requires basic auth
+        request.add_header("Authorization", f"Basic {base64.b64encode(auth.encode()).decode()}")
     try:
-        with urllib.request.urlopen(url, timeout=5):
+        with urllib.request.urlopen(request, timeout=5):
             return True
     except OSError:  # refused while the server boots; 404 until the queue is made
         return False
