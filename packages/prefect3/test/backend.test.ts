@@ -82,4 +82,49 @@ describe("a batch's Prefect server", () => {
     }
     expect(markedProcesses(MARKER, executionId)).toEqual([]);
   });
+
+  it("a worker started beside a server that requires basic auth waits for its queue with the credentials", async () => {
+    const signal = new AbortController().signal;
+    const install = await findPrefect(undefined, { log, signal });
+    const dir = mkdtempSync(path.join(tmpdir(), "prefect-auth-"));
+    const executionId = `test-${process.pid}-${Date.now()}`;
+    const authString = "sierra:backend-test";
+    const started: HelperProcess[] = [];
+    try {
+      const server = await PrefectServer.start({
+        python: install.python,
+        dir,
+        templateDatabase: await templateDatabase(install, { log }),
+        executionId,
+        startTimeout: 180,
+        signal,
+        authString,
+        onStarted: (process) => started.push(process),
+        alongside: async (on) => {
+          started.push(await startWorker(on, { pool: "p1", queue: "q1", python: install.python, dir }));
+        },
+      });
+      const call = (route: string, body: unknown) =>
+        fetch(`${server.apiUrl}${route}`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            authorization: `Basic ${Buffer.from(authString).toString("base64")}`,
+          },
+          body: JSON.stringify(body),
+        });
+      expect((await call("/work_pools/", { name: "p1", type: "process" })).status).toBe(201);
+      expect((await call("/work_pools/p1/queues", { name: "q1" })).status).toBe(201);
+      let status: string | undefined;
+      for (let i = 0; i < 600 && status !== "ONLINE"; i++) {
+        status = ((await (await call("/work_pools/p1/workers/filter", {})).json()) as { status: string }[])[0]
+          ?.status;
+        await sleep(200);
+      }
+      expect(status).toBe("ONLINE");
+    } finally {
+      for (const process of started.reverse()) await process.stop();
+    }
+    expect(markedProcesses(MARKER, executionId)).toEqual([]);
+  });
 });
