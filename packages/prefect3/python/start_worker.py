@@ -10,8 +10,9 @@ import time
 import urllib.parse
 import urllib.request
 
-import prefect.cli  # noqa: F401  (the slow part)
-import prefect.workers.process  # noqa: F401
+# The slow part, done while the server boots.
+import prefect.cli
+import prefect.workers.process
 
 
 def arg(name: str) -> str:
