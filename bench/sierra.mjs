@@ -49,8 +49,9 @@ writeFileSync(
   path.join(shims, "killall"),
   `#!/bin/sh
 # stands in for SIERRA's 'killall prefect': only the Prefect processes of this bench
+# (the prefect script's, not SIERRA's own, whose command line names prefectserver.local)
 for p in $(grep -l -a "BENCH_MARKER=${marker}" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do
-  case "$(cat /proc/$p/cmdline 2>/dev/null | tr '\\0' ' ')" in *prefect*) kill "$p" 2>/dev/null;; esac
+  case "$(cat /proc/$p/cmdline 2>/dev/null | tr '\\0' ' ')" in */bin/prefect\\ *) kill "$p" 2>/dev/null;; esac
 done
 exit 0
 `,
