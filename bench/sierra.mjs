@@ -109,6 +109,7 @@ function timed(args, timeoutS = 600) {
     return `did not finish in ${timeoutS} s`;
   }
   if (done.status !== 0) {
+    killLeftovers();
     throw new Error(`sierra ${args.join(" ")} exited ${done.status}:\n${done.stderr.slice(-2000)}`);
   }
   return seconds;
