@@ -182,7 +182,9 @@ if (PARTS.includes("d")) {
       ["per-exp", "per-batch"],
     ],
   ];
-  const execenvs = ["prefectserver.local", ...chosen].join(",");
+  // SIERRA 1.5.16's prefectserver.local has no per-exp ("does not implement ExpShellCmdsGenerator").
+  const execenvsFor = (paradigm) =>
+    [...(paradigm === "per-exp" ? [] : ["prefectserver.local"]), ...chosen].join(",");
   console.log(
     "## (d) SIERRA 1.5.16 stage 2 (`sierra ... --pipeline 2`, SIERRA's start-up included), median\n",
   );
@@ -196,7 +198,7 @@ if (PARTS.includes("d")) {
         "--repeat",
         SIERRA_REPEAT,
       ];
-      const result = await run(process.execPath, [...args, "--execenvs", execenvs]);
+      const result = await run(process.execPath, [...args, "--execenvs", execenvsFor(paradigm)]);
       if (result.code !== 0) throw new Error(`bench/sierra.mjs failed:\n${result.output.slice(-3000)}`);
       const table = result.output.slice(result.output.indexOf("\nSIERRA 1.5.16")).trim();
       console.log(`### ${label}, ${paradigm}\n\n\`\`\`\n${table}\n\`\`\`\n`);
