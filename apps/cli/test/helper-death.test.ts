@@ -3,7 +3,7 @@
 // batch goes on after a restart, or ends quickly with one line that quotes what died.
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { commandLine } from "@sierra-exec/execenv-testkit";
@@ -138,6 +138,50 @@ describe("a helper process that dies mid-batch", () => {
     } finally {
       squatter?.close();
     }
+  }, 900_000);
+
+  it("prefect.localserver: kill -9 of its drain's engine: the drain's watchdog stops its runs, a new drain runs them again", async () => {
+    const root = makeBatch({
+      a: Array.from({ length: 4 }, () => counted("sleep 3")),
+      b: Array.from({ length: 2 }, () => counted("true")),
+    });
+    const marker = newMarker();
+    const cli = sierra(
+      [
+        "--execenv=prefect.localserver",
+        "--batch-root",
+        root,
+        "--exec-jobs-per-node",
+        "2",
+        "--exec-parallelism-paradigm",
+        "per-exp",
+      ],
+      { marker, ...LONG },
+    );
+    await waitFor(
+      () => existsSync(path.join(root, "ran")) && ranLines(root).length === 2,
+      "the first two runs",
+      300_000,
+    );
+    const engine = await helperPid(marker, /prefect\.engine/, "the drain's engine");
+    process.kill(engine, "SIGKILL");
+    const result = await cli;
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `warning: drain ${hostname()}-${engine}-\\w+ on host ${hostname()} .*: declared dead; its runs a/run0, a/run1 go to another drain`,
+      ),
+    );
+    // One record per run, each a success of the second drain; the killed drain's two runs ran again.
+    const records = readRecords(root);
+    expect(records.map((record) => [record.exp, record.run, record.exitCode, record.host]).sort()).toEqual(
+      [0, 1, 2, 3]
+        .map((run) => ["a", run, 0, hostname()])
+        .concat([0, 1].map((run) => ["b", run, 0, hostname()])),
+    );
+    expect(ranLines(root)).toEqual(["a/0", "a/0", "a/1", "a/1", "a/2", "a/3", "b/0", "b/1"]);
+    expect(result.stderr).toMatch(/flow run sierra-[\w-]+\/2: Completed/);
+    expect(processesWith(marker)).toEqual([]);
   }, 900_000);
 
   it.each([

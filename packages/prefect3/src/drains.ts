@@ -80,7 +80,9 @@ export const drainParameters = (settings: Omit<DrainSettings, "log" | "drainTime
 });
 
 const POLL_MS = 50;
+/** How often the drain flow runs' states are read; at the end, once `done` is written, more often. */
 const STATES_EVERY_MS = 1000;
+const STATES_AT_END_MS = 200;
 /** After a cancel: force CANCELLED once the engine is gone (a run cancelled while its engine booted). */
 const FORCE_AFTER_MS = 5000;
 /** At the end, how long drains' flow runs may take to end after `done`. */
@@ -126,6 +128,7 @@ export class Drains {
   private reading: Promise<void> | undefined;
   private readAt = 0;
   private idleSince: number | undefined;
+  private statesEvery = STATES_EVERY_MS;
 
   constructor(
     private readonly backend: DrainBackend,
@@ -252,7 +255,7 @@ export class Drains {
         this.declareDead(drain, `wrote nothing for ${this.settings.drainTimeout}s`);
       }
     }
-    if (!this.reading && now - this.readAt > STATES_EVERY_MS && this.backend.serving()) this.readStates();
+    if (!this.reading && now - this.readAt > this.statesEvery && this.backend.serving()) this.readStates();
   }
 
   private dispatch(file: string, event: DrainEvent, now: number): void {
@@ -411,6 +414,7 @@ export class Drains {
     try {
       if (this.stopWritten || this.backend.failure()) return;
       this.work.writeDone();
+      this.statesEvery = STATES_AT_END_MS;
       const deadline = Date.now() + SETTLE_MS;
       while (Date.now() < deadline && this.backend.serving()) {
         this.poll();
