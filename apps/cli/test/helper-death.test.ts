@@ -26,6 +26,21 @@ async function helperPid(marker: string, pattern: RegExp, what: string): Promise
   return pid as number;
 }
 
+/** The CLI on `root` with the per-exp paradigm, 2 jobs at once. */
+const perExp = (execenv: string, root: string, marker: string) =>
+  sierra(
+    [
+      `--execenv=${execenv}`,
+      "--batch-root",
+      root,
+      "--exec-jobs-per-node",
+      "2",
+      "--exec-parallelism-paradigm",
+      "per-exp",
+    ],
+    { marker, ...LONG },
+  );
+
 /** Each run appends its id to `ran`: a run executed twice shows up twice. */
 const counted = (command: string) => `echo "$SIERRA_EXP/$SIERRA_RUN" >> "$SIERRA_BATCH_ROOT/ran"; ${command}`;
 const ranLines = (root: string) => read(root, "ran").trim().split("\n").sort();
@@ -146,18 +161,7 @@ describe("a helper process that dies mid-batch", () => {
       b: Array.from({ length: 2 }, () => counted("true")),
     });
     const marker = newMarker();
-    const cli = sierra(
-      [
-        "--execenv=prefect.localserver",
-        "--batch-root",
-        root,
-        "--exec-jobs-per-node",
-        "2",
-        "--exec-parallelism-paradigm",
-        "per-exp",
-      ],
-      { marker, ...LONG },
-    );
+    const cli = perExp("prefect.localserver", root, marker);
     await waitFor(
       () => existsSync(path.join(root, "ran")) && ranLines(root).length === 2,
       "the first two runs",
@@ -195,18 +199,7 @@ describe("a helper process that dies mid-batch", () => {
         b: Array.from({ length: 3 }, () => counted("true")),
       });
       const marker = newMarker();
-      const cli = sierra(
-        [
-          `--execenv=${execenv}`,
-          "--batch-root",
-          root,
-          "--exec-jobs-per-node",
-          "2",
-          "--exec-parallelism-paradigm",
-          "per-exp",
-        ],
-        { marker, ...LONG },
-      );
+      const cli = perExp(execenv, root, marker);
       const helper = await helperPid(marker, pattern, what);
       await waitFor(() => existsSync(path.join(root, "ran")), "the first run", 300_000);
       process.kill(helper, "SIGKILL");

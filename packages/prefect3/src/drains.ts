@@ -211,21 +211,25 @@ export class Drains {
         await this.stop(reason?.kind ?? "stopped");
         return;
       }
-      if (this.backend.serving()) await this.backend.ensureDrains(this.view(), () => this.create());
-      this.failUnserved(open);
+      const consulted = this.backend.serving();
+      if (consulted) await this.backend.ensureDrains(this.view(), () => this.create());
+      this.failUnserved(open, consulted);
       await sleep(POLL_MS);
     }
   }
 
-  /** Runs that no drain will take (none is live or coming for the pickup time) end as failed. */
-  private failUnserved(open: OpenSet): void {
+  /**
+   * Runs that no drain will take end as failed: none is live or coming although the execenv was
+   * just asked for drains (`consulted`), or none has been live for the pickup time.
+   */
+  private failUnserved(open: OpenSet, consulted: boolean): void {
     const view = this.view();
     if (view.live.length > 0 || view.unstarted === 0) {
       this.idleSince = undefined;
       return;
     }
     this.idleSince ??= Date.now();
-    const lost = view.pending === 0 && this.flowRuns.length > 0;
+    const lost = consulted && view.pending === 0 && this.flowRuns.length > 0;
     if (!lost && Date.now() - this.idleSince < this.backend.pickup.seconds * 1000) return;
     const last = this.flowRuns.at(-1)?.flowRun;
     const error = lost
