@@ -419,10 +419,15 @@ export class Drains {
       if (this.stopWritten || this.backend.failure()) return;
       this.work.writeDone();
       this.statesEvery = STATES_AT_END_MS;
-      const deadline = Date.now() + SETTLE_MS;
-      while (Date.now() < deadline && this.backend.serving()) {
+      let deadline = Date.now() + SETTLE_MS;
+      for (;;) {
+        if (this.backend.failure()) return;
         this.poll();
-        if (this.flowRuns.every((run) => isTerminal(run.flowRun?.state_type))) break;
+        const serving = this.backend.serving();
+        if (serving && this.flowRuns.every((run) => isTerminal(run.flowRun?.state_type))) break;
+        // A server being started again (it may take a while on a busy machine) is waited for.
+        if (!serving) deadline = Math.max(deadline, Date.now() + SETTLE_MS);
+        if (Date.now() > deadline) break;
         await sleep(POLL_MS);
       }
       await this.reading;
