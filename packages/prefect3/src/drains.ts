@@ -104,6 +104,7 @@ function engineAlive(infrastructurePid: string | null | undefined): boolean | un
 interface CreatedFlowRun {
   id: string;
   name: string;
+  createdAt: number;
   flowRun?: FlowRun;
   cancelledAt?: number;
 }
@@ -129,6 +130,7 @@ export class Drains {
   private readAt = 0;
   private idleSince: number | undefined;
   private statesEvery = STATES_EVERY_MS;
+  private anyStarted = false;
 
   constructor(
     private readonly backend: DrainBackend,
@@ -175,7 +177,7 @@ export class Drains {
       }),
       "creating a drain flow run",
     );
-    this.flowRuns.push({ id: created.id, name });
+    this.flowRuns.push({ id: created.id, name, createdAt: Date.now() });
     this.settings.log.info(`flow run ${name}: ${this.backend.uiUrl}/runs/flow-run/${created.id}`);
   }
 
@@ -281,6 +283,12 @@ export class Drains {
     const open = this.current;
     if (!open) return;
     if ("started" in event && event.set === open.n && open.unended.has(event.index)) {
+      const createdAt = this.flowRuns.find((run) => run.id === drain.flowRun)?.createdAt;
+      if (!this.anyStarted && createdAt !== undefined) {
+        const pickup = (event.at * 1000 - createdAt) / 1000;
+        open.ctx.log.debug(`first run started ${pickup.toFixed(2)}s after the flow run was created`);
+      }
+      this.anyStarted = true;
       open.startedBy.set(event.index, drain.id);
       open.ctx.runStarted(open.runs[event.index] as Run, {
         pid: event.pid,
