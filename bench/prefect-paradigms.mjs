@@ -11,7 +11,9 @@ import { parseArgs } from "node:util";
 import { ensurePythonEnv } from "../packages/core/dist/index.js";
 import { PREFECT_SPEC } from "../packages/prefect3/dist/index.js";
 
-const { values } = parseArgs({ options: { before: { type: "string" }, rounds: { type: "string", default: "2" } } });
+const { values } = parseArgs({
+  options: { before: { type: "string" }, rounds: { type: "string", default: "2" } },
+});
 const here = path.dirname(new URL(import.meta.url).pathname);
 const work = path.join(here, ".work", "paradigms");
 const builds = { after: path.join(here, "../apps/cli/dist/bin.js") };
@@ -36,7 +38,14 @@ function batch(name) {
 function sierra(build, paradigm) {
   const bin = builds[build];
   const root = batch(`${build}-${paradigm}`);
-  const args = [bin, "--execenv=prefect.localserver", "--batch-root", root, "--exec-jobs-per-node", String(JOBS)];
+  const args = [
+    bin,
+    "--execenv=prefect.localserver",
+    "--batch-root",
+    root,
+    "--exec-jobs-per-node",
+    String(JOBS),
+  ];
   args.push("--exec-parallelism-paradigm", paradigm);
   const start = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
@@ -66,7 +75,8 @@ for (let round = 1; round <= Number(values.rounds); round++) {
   for (const build of Object.keys(builds)) {
     for (const paradigm of ["per-batch", "per-exp"]) {
       const result = await sierra(build, paradigm);
-      (results[`${build} ${paradigm}`] ??= []).push(result);
+      const key = `${build} ${paradigm}`;
+      results[key] = [...(results[key] ?? []), result];
       console.log(
         `round ${round} ${build} ${paradigm}: ${result.seconds.toFixed(1)}s (runs span ${result.span.toFixed(1)}s)`,
       );
@@ -79,8 +89,12 @@ const median = (numbers) => {
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 };
-console.log(`\n${EXPERIMENTS} experiments x ${RUNS} runs of sleep 0.3, ${JOBS} jobs; medians of ${values.rounds} rounds`);
-console.log("| build | per-batch | per-exp | per-exp / per-batch | runs span per-batch | runs span per-exp |");
+console.log(
+  `\n${EXPERIMENTS} experiments x ${RUNS} runs of sleep 0.3, ${JOBS} jobs; medians of ${values.rounds} rounds`,
+);
+console.log(
+  "| build | per-batch | per-exp | per-exp / per-batch | runs span per-batch | runs span per-exp |",
+);
 console.log("| --- | --- | --- | --- | --- | --- |");
 for (const build of Object.keys(builds)) {
   const batchWall = median(results[`${build} per-batch`].map((r) => r.seconds));
