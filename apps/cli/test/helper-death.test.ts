@@ -3,7 +3,7 @@
 // batch goes on after a restart, or ends quickly with one line that quotes what died.
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { commandLine } from "@sierra-exec/execenv-testkit";
@@ -26,17 +26,32 @@ async function helperPid(marker: string, pattern: RegExp, what: string): Promise
   return pid as number;
 }
 
+/** The CLI on `root` with the per-exp paradigm, 2 jobs at once. */
+const perExp = (execenv: string, root: string, marker: string) =>
+  sierra(
+    [
+      `--execenv=${execenv}`,
+      "--batch-root",
+      root,
+      "--exec-jobs-per-node",
+      "2",
+      "--exec-parallelism-paradigm",
+      "per-exp",
+    ],
+    { marker, ...LONG },
+  );
+
 /** Each run appends its id to `ran`: a run executed twice shows up twice. */
 const counted = (command: string) => `echo "$SIERRA_EXP/$SIERRA_RUN" >> "$SIERRA_BATCH_ROOT/ran"; ${command}`;
 const ranLines = (root: string) => read(root, "ran").trim().split("\n").sort();
 
-/** The run ids that the batch's (first) flow run wrote an end for. */
+/** The run ids that the batch's drains wrote an end for. */
 function endedInEvents(root: string): string[] {
   const prefect = path.join(root, "scratch", ".prefect");
   const [dir] = readdirSync(prefect);
-  const events = readFileSync(path.join(prefect, dir as string, "flow-runs", "1.events.jsonl"), "utf8");
-  return events
-    .split("\n")
+  const events = path.join(prefect, dir as string, "work", "events");
+  return readdirSync(events)
+    .flatMap((file) => readFileSync(path.join(events, file), "utf8").split("\n"))
     .filter(Boolean)
     .map((line) => JSON.parse(line) as { ended?: string })
     .flatMap((event) => (event.ended ? [event.ended] : []));
@@ -90,7 +105,7 @@ describe("a helper process that dies mid-batch", () => {
     expect(ranLines(root)).toEqual(Array.from({ length: 8 }, (_, run) => `a/${run}`).sort());
     // The new server served on the same port: the flow run finished in the batch's database.
     expect(result.stderr).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}/runs/flow-run/`));
-    expect(result.stderr).toMatch(/flow run a: Completed/);
+    expect(result.stderr).toMatch(/flow run sierra-[\w-]+\/1: Completed/);
     expect(processesWith(marker)).toEqual([]);
   }, 900_000);
 
@@ -140,6 +155,39 @@ describe("a helper process that dies mid-batch", () => {
     }
   }, 900_000);
 
+  it("prefect.localserver: kill -9 of its drain's engine: the drain's watchdog stops its runs, a new drain runs them again", async () => {
+    const root = makeBatch({
+      a: Array.from({ length: 4 }, () => counted("sleep 3")),
+      b: Array.from({ length: 2 }, () => counted("true")),
+    });
+    const marker = newMarker();
+    const cli = perExp("prefect.localserver", root, marker);
+    await waitFor(
+      () => existsSync(path.join(root, "ran")) && ranLines(root).length === 2,
+      "the first two runs",
+      300_000,
+    );
+    const engine = await helperPid(marker, /prefect\.engine/, "the drain's engine");
+    process.kill(engine, "SIGKILL");
+    const result = await cli;
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `warning: drain ${hostname()}-${engine}-\\w+ on host ${hostname()} .*: declared dead; its runs a/run0, a/run1 go to another drain`,
+      ),
+    );
+    // One record per run, each a success of the second drain; the killed drain's two runs ran again.
+    const records = readRecords(root);
+    expect(records.map((record) => [record.exp, record.run, record.exitCode, record.host]).sort()).toEqual(
+      [0, 1, 2, 3]
+        .map((run) => ["a", run, 0, hostname()])
+        .concat([0, 1].map((run) => ["b", run, 0, hostname()])),
+    );
+    expect(ranLines(root)).toEqual(["a/0", "a/0", "a/1", "a/1", "a/2", "a/3", "b/0", "b/1"]);
+    expect(result.stderr).toMatch(/flow run sierra-[\w-]+\/2: Completed/);
+    expect(processesWith(marker)).toEqual([]);
+  }, 900_000);
+
   it.each([
     ["prefect.localserver", "worker", /prefect worker start/, "the Prefect worker"],
     ["prefect1.localagent", "agent", /prefect agent local start/, "the Prefect 1 agent"],
@@ -151,18 +199,7 @@ describe("a helper process that dies mid-batch", () => {
         b: Array.from({ length: 3 }, () => counted("true")),
       });
       const marker = newMarker();
-      const cli = sierra(
-        [
-          `--execenv=${execenv}`,
-          "--batch-root",
-          root,
-          "--exec-jobs-per-node",
-          "2",
-          "--exec-parallelism-paradigm",
-          "per-exp",
-        ],
-        { marker, ...LONG },
-      );
+      const cli = perExp(execenv, root, marker);
       const helper = await helperPid(marker, pattern, what);
       await waitFor(() => existsSync(path.join(root, "ran")), "the first run", 300_000);
       process.kill(helper, "SIGKILL");

@@ -2,7 +2,15 @@
 // prefect.server) share, so that each of them is only its options and the order it starts
 // things in. Not an execenv itself: execenvs never import each other, they import this.
 export { connect, type FlowRun, must, type PrefectClient } from "./api.js";
-export { type Backend, executeFlowRun } from "./flow-runs.js";
+export { type DrainEvent, EventsFollower, outcomeOf, parseEvents } from "./drain-events.js";
+export {
+  type DrainBackend,
+  type DrainInfo,
+  type DrainSettings,
+  Drains,
+  type DrainsView,
+  drainParameters,
+} from "./drains.js";
 export {
   findPrefect,
   inTestedRange,
@@ -18,4 +26,5 @@ export {
 } from "./prefect-install.js";
 export { PrefectServer, startPrefect } from "./server.js";
 export { type Deployment, setUpDeployment } from "./setup-api.js";
+export { setContent, WorkDir } from "./work-dir.js";
 export { startWorker } from "./worker.js";
