@@ -166,10 +166,10 @@ for (const [label, value] of results) {
   console.log(`${label.padEnd(42)} ${typeof value === "number" ? value.toFixed(2) : value}`);
 }
 console.log(`${"ideal (runs x sleep / jobs)".padEnd(42)} ${ideal.toFixed(2)}`);
-const hpc = results[0]?.[1];
+const hpc = results.find(([label]) => label === "SIERRA hpc.local")?.[1];
 if (typeof hpc === "number") {
   console.log("\nratios to SIERRA hpc.local");
-  for (const [label, value] of results.slice(1)) {
+  for (const [label, value] of results.filter(([other]) => other !== "SIERRA hpc.local")) {
     if (typeof value === "number") console.log(`${label.padEnd(42)} ${(value / hpc).toFixed(2)}`);
   }
 }
