@@ -15,24 +15,33 @@ import { startWorker } from "../src/worker.js";
 
 const log = { info: () => {}, warn: () => {}, debug: () => {} };
 
+/** A test server's settings on a fresh directory; what it starts is pushed onto `started`. */
+async function serverSettings(started: HelperProcess[]) {
+  const signal = new AbortController().signal;
+  const install = await findPrefect(undefined, { log, signal });
+  const dir = mkdtempSync(path.join(tmpdir(), "prefect-backend-"));
+  const settings = {
+    python: install.python,
+    dir,
+    templateDatabase: await templateDatabase(install, { log }),
+    executionId: `test-${process.pid}-${Date.now()}`,
+    startTimeout: 180,
+    signal,
+    onStarted: (process: HelperProcess) => started.push(process),
+  };
+  return { install, dir, settings };
+}
+
 describe("a batch's Prefect server", () => {
   it("gets ready, is set up over the API, serves a worker, and stops leaving nothing", async () => {
-    const signal = new AbortController().signal;
-    const install = await findPrefect(undefined, { log, signal });
-    const dir = mkdtempSync(path.join(tmpdir(), "prefect-backend-"));
-    const executionId = `test-${process.pid}-${Date.now()}`;
     const started: HelperProcess[] = [];
+    const { install, dir, settings: base } = await serverSettings(started);
+    const { executionId } = base;
     try {
       const beside: { worker?: HelperProcess; at?: number } = {};
       const settings = { pool: "p1", queue: "q1", python: install.python };
       const server = await PrefectServer.start({
-        python: install.python,
-        dir,
-        templateDatabase: await templateDatabase(install, { log }),
-        executionId,
-        startTimeout: 180,
-        signal,
-        onStarted: (process) => started.push(process),
+        ...base,
         alongside: async (on) => {
           beside.worker = await startWorker(on, { ...settings, dir });
           beside.at = Date.now();
@@ -84,22 +93,14 @@ describe("a batch's Prefect server", () => {
   });
 
   it("a worker started beside a server that requires basic auth waits for its queue with the credentials", async () => {
-    const signal = new AbortController().signal;
-    const install = await findPrefect(undefined, { log, signal });
-    const dir = mkdtempSync(path.join(tmpdir(), "prefect-auth-"));
-    const executionId = `test-${process.pid}-${Date.now()}`;
     const authString = "sierra:backend-test";
     const started: HelperProcess[] = [];
+    const { install, dir, settings: base } = await serverSettings(started);
+    const { executionId } = base;
     try {
       const server = await PrefectServer.start({
-        python: install.python,
-        dir,
-        templateDatabase: await templateDatabase(install, { log }),
-        executionId,
-        startTimeout: 180,
-        signal,
+        ...base,
         authString,
-        onStarted: (process) => started.push(process),
         alongside: async (on) => {
           started.push(await startWorker(on, { pool: "p1", queue: "q1", python: install.python, dir }));
         },
