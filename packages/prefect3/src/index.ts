@@ -13,9 +13,15 @@ export {
 } from "./drains.js";
 export {
   findPrefect,
+  inTestedRange,
+  PREFECT_RANGE,
+  PREFECT_RANGE_TEXT,
   PREFECT_SPEC,
   PREFECT_VERSION,
   type PrefectInstall,
+  prefectSpec,
+  TESTED_PREFECTS,
+  type TestedPrefect,
   templateDatabase,
 } from "./prefect-install.js";
 export { PrefectServer, startPrefect } from "./server.js";

@@ -18,7 +18,7 @@ export interface paths {
          * @description Creates a new work pool. If a work pool with the same
          *     name already exists, an error will be raised.
          *
-         *     For more information, see https://docs.prefect.io/v3/concepts/work-pools.
+         *     For more information, see https://www.prefect.io/docs/v3/concepts/work-pools.
          */
         post: operations["create_work_pool_work_pools__post"];
         delete?: never;
@@ -41,7 +41,7 @@ export interface paths {
          * @description Creates a new work pool queue. If a work pool queue with the same
          *     name already exists, an error will be raised.
          *
-         *     For more information, see https://docs.prefect.io/v3/concepts/work-pools#work-queues.
+         *     For more information, see https://www.prefect.io/docs/v3/concepts/work-pools#work-queues.
          */
         post: operations["create_work_queue_work_pools__work_pool_name__queues_post"];
         delete?: never;
@@ -84,7 +84,7 @@ export interface paths {
          * @description Creates a new flow from the provided schema. If a flow with the
          *     same name already exists, the existing flow is returned.
          *
-         *     For more information, see https://docs.prefect.io/v3/concepts/flows.
+         *     For more information, see https://www.prefect.io/docs/v3/concepts/flows.
          */
         post: operations["create_flow_flows__post"];
         delete?: never;
@@ -110,7 +110,7 @@ export interface paths {
          *     If the deployment has an active schedule, flow runs will be scheduled.
          *     When upserting, any scheduled runs from the existing deployment will be deleted.
          *
-         *     For more information, see https://docs.prefect.io/v3/concepts/deployments.
+         *     For more information, see https://www.prefect.io/docs/v3/concepts/deployments.
          */
         post: operations["create_deployment_deployments__post"];
         delete?: never;
@@ -1858,11 +1858,8 @@ export interface components {
          *         timezone (str, optional): a valid timezone string.
          */
         "IntervalSchedule-Input": {
-            /**
-             * Interval
-             * Format: duration
-             */
-            interval: string;
+            /** Interval */
+            interval: number | string;
             /**
              * Anchor Date
              * Format: date-time
