@@ -36,6 +36,6 @@ export async function guardBatch(
 export async function sweepBatch(executionId: string, log: ExecEnvContext<unknown>["log"]): Promise<void> {
   const left = await stopMarkedProcesses(EXECUTION_MARKER, executionId);
   if (left.length > 0) log.debug(`clean-up: stopped ${left.length} leftover processes`);
-  const still = markedProcesses(EXECUTION_MARKER, executionId);
+  const still = markedProcesses(EXECUTION_MARKER, executionId, { thisHost: true });
   if (still.length > 0) log.warn(`clean-up: processes ${still.join(", ")} of this batch are still alive`);
 }

@@ -2,11 +2,24 @@
 // the last line of clean-up for execenvs whose processes leave our process groups
 // (servers, workers, engines, runs in their own sessions). The environment scanned is the
 // one a process started with, which its children inherit.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { terminate } from "./process-group.js";
 
-/** Pids of live processes (not zombies, not this one) whose environment has `name=value`. */
-export function markedProcesses(name: string, value: string): number[] {
+const netns = (pid: number | "self") => {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Pids of live processes (not zombies, not this one) whose environment has `name=value`;
+ * with `thisHost`, only those of this process's network namespace (what a host is, also for
+ * the test hosts that are namespaces of one machine).
+ */
+export function markedProcesses(name: string, value: string, { thisHost = false } = {}): number[] {
+  const here = thisHost ? netns("self") : undefined;
   const needle = `${name}=${value}`;
   const pids: number[] = [];
   let entries: string[];
@@ -19,6 +32,7 @@ export function markedProcesses(name: string, value: string): number[] {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       if (!readFileSync(`/proc/${entry}/environ`, "latin1").split("\0").includes(needle)) continue;
+      if (here !== undefined && netns(Number(entry)) !== here) continue;
       const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
       if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z") pids.push(Number(entry));
     } catch {
@@ -29,7 +43,7 @@ export function markedProcesses(name: string, value: string): number[] {
 }
 
 /**
- * Stops every process marked `name=value`: TERM, then KILL what is left after `graceMs`.
+ * Stops every process of this host marked `name=value`: TERM, then KILL what is left after `graceMs`.
  * Resolves to the pids that were found alive at first.
  */
 export async function stopMarkedProcesses(
@@ -39,7 +53,7 @@ export async function stopMarkedProcesses(
 ): Promise<number[]> {
   let found: number[] | undefined;
   const send = (signal: NodeJS.Signals) => {
-    const pids = markedProcesses(name, value);
+    const pids = markedProcesses(name, value, { thisHost: true });
     found ??= pids;
     for (const pid of pids) {
       try {
@@ -50,6 +64,6 @@ export async function stopMarkedProcesses(
     }
     return pids.length > 0;
   };
-  await terminate(send, () => markedProcesses(name, value).length > 0, { graceMs, signal: "SIGTERM" });
+  await terminate(send, () => markedProcesses(name, value, { thisHost: true }).length > 0, { graceMs, signal: "SIGTERM" });
   return found ?? [];
 }

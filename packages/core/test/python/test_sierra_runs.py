@@ -118,6 +118,23 @@ class Runs(unittest.TestCase):
             os.environ.update(saved)
         self.assertEqual(env, {"PATH": "/bin", "HOME": "/home/u", "PREFECT_API_URL": "http://mine", "SIERRA_RUN": "3"})
 
+    def test_caller_env_from_a_file_for_helpers_on_other_hosts(self):
+        restore = {"prefix": "PREFECT_", "caller": {"HOME": "/home/u", "SIERRA_CORE_PYTHON": None}}
+        file = os.path.join(self.dir, "caller-env.json")
+        with open(file, "w", encoding="utf-8") as out:
+            json.dump(restore, out)
+        helper = {"PATH": "/bin", "HOME": "/w", "SIERRA_CORE_PYTHON": "/flow", "PREFECT_API_AUTH_STRING": "u:secret",
+                  sierra_runs.RESTORE_ENV_FILE: file}
+        saved = dict(os.environ)
+        try:
+            os.environ.clear()
+            os.environ.update(helper)
+            env = sierra_runs.caller_env({"SIERRA_RUN": 0})
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        self.assertEqual(env, {"PATH": "/bin", "HOME": "/home/u", "SIERRA_RUN": "0"})
+
     def test_spawn(self):
         self.check_start(self.spawn_and_wait)
 
