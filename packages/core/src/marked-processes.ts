@@ -64,6 +64,9 @@ export async function stopMarkedProcesses(
     }
     return pids.length > 0;
   };
-  await terminate(send, () => markedProcesses(name, value, { thisHost: true }).length > 0, { graceMs, signal: "SIGTERM" });
+  await terminate(send, () => markedProcesses(name, value, { thisHost: true }).length > 0, {
+    graceMs,
+    signal: "SIGTERM",
+  });
   return found ?? [];
 }

@@ -21,7 +21,7 @@ const ENDPOINTS = [
   "GET /flow_runs/{id}",
   "POST /flow_runs/{id}/set_state",
   "GET /health",
-  "GET /version",
+  "GET /admin/version",
   "GET /work_pools/{name}",
   "DELETE /deployments/{id}",
 ];

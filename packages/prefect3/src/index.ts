@@ -11,5 +11,13 @@ export {
   templateDatabase,
 } from "./prefect-install.js";
 export { PrefectServer, startPrefect } from "./server.js";
-export { type Deployment, setUpDeployment } from "./setup-api.js";
+export {
+  type Deployment,
+  deploymentPayload,
+  FLOW_DIR,
+  FLOW_NAME,
+  setUpDeployment,
+  workPoolPayload,
+} from "./setup-api.js";
+export { isTerminal } from "./states.js";
 export { startWorker } from "./worker.js";

@@ -221,15 +221,18 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/version": {
+    "/admin/version": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Server Version */
-        get: operations["server_version_version_get"];
+        /**
+         * Read Version
+         * @description Returns the Prefect version number
+         */
+        get: operations["read_version_admin_version_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2430,10 +2433,12 @@ export interface operations {
             };
         };
     };
-    server_version_version_get: {
+    read_version_admin_version_get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                "x-prefect-api-version"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2446,6 +2451,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

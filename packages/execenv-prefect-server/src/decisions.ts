@@ -1,0 +1,127 @@
+// prefect.server's decisions, testable without a server: the names of what a batch creates
+// (so that two users' batches on one server never collide), the deployment and its job
+// variables, the environment the runs get on worker hosts, how many drains to create.
+import { callerRestore, EXECUTION_MARKER, RESTORE_ENV_FILE } from "@sierra-exec/core";
+import { SECRET_VARIABLES } from "./credentials.js";
+
+/** Prefect names refuse `/`, `%`, `&`, `>`, `<`: keep letters, digits, `.`, `_`, `-`. */
+const safe = (text: string) => text.replace(/[^\w.-]+/g, "_") || "_";
+
+export interface Owner {
+  user: string;
+  host: string;
+  executionId: string;
+}
+
+/** The batch's deployment: `<user>@<host>-<execution id>`, unique per invocation and readable in the UI. */
+export const deploymentName = ({ user, host, executionId }: Owner) =>
+  `${safe(user)}@${safe(host)}-${executionId}`;
+
+/** Every flow run of the batch carries both tags: sierra-exec's, and its execution's. */
+export const flowRunTags = (executionId: string) => ["sierra-exec", `sierra-exec:${executionId}`];
+
+/** The k-th drain of the batch (from 1). */
+export const drainName = (executionId: string, k: number) => `${executionId}/${k}`;
+
+/**
+ * What the engine of each drain gets on top of its worker's environment: where core's Python
+ * modules are (the copy in the batch root: nothing of ours is installed on worker hosts), the
+ * file with the caller's environment for the runs, and the batch's marker, which the drain's
+ * host watchdog stops runs by. No interpreter path: each worker host starts its own Python.
+ */
+export const engineEnv = ({ flowDir, callerEnvFile, executionId }: Record<string, string>) => ({
+  SIERRA_CORE_PYTHON: flowDir as string,
+  [RESTORE_ENV_FILE]: callerEnvFile as string,
+  [EXECUTION_MARKER]: executionId as string,
+  // The flow's files are on the shared filesystem: leave no bytecode next to them.
+  PYTHONDONTWRITEBYTECODE: "1",
+});
+
+/**
+ * The job variables of the batch's deployment. No `command`: the worker starts its own
+ * interpreter's `-m prefect.engine` (a fixed command would name a Python that worker hosts
+ * may not have). The engine's output stays out of the worker (it is in the API and the UI):
+ * an engine writing to the pipe of a worker that was restarted would crash.
+ */
+export const jobVariables = (env: Record<string, string>, flowDir: string) => ({
+  env,
+  stream_output: false,
+  working_dir: flowDir,
+});
+
+/**
+ * The content of the caller's-environment file (core's RESTORE_ENV format): the runs on a
+ * worker host get the CLI's environment, as Slurm's default `--export=ALL` gives, without the
+ * worker's own PREFECT_* settings and without the caller's Prefect secrets.
+ */
+export function callerEnvFileContent(caller: NodeJS.ProcessEnv, engine: Record<string, string>): string {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(caller)) {
+    if (value !== undefined && !(SECRET_VARIABLES as readonly string[]).includes(key)) env[key] = value;
+  }
+  const restore = callerRestore(env, { prefix: "PREFECT_", settings: engine });
+  return JSON.stringify({ prefix: restore.prefix, caller: { ...env, ...restore.caller } });
+}
+
+/** What the follower knows of the batch's drains when it asks whether to create more. */
+export interface DrainCensus {
+  /** Workers of the pool with a recent heartbeat. */
+  onlineWorkers: number;
+  /** Drains that said hello and are neither gone nor dead. */
+  liveDrains: number;
+  /** Distinct hosts those drains serve. */
+  servedHosts: number;
+  /** Flow runs created that have neither said hello, nor bounced, nor ended. */
+  pendingDrains: number;
+  /** Runs of the open sets that no drain has claimed. */
+  unclaimedRuns: number;
+  /** Drains that found their host already served, so far. */
+  bounces: number;
+  /** Drains created so far. */
+  created: number;
+}
+
+/** Bounces allowed per online worker before the batch stops asking for more hosts. */
+export const BOUNCE_BUDGET_PER_WORKER = 3;
+
+/**
+ * How many drains to create now. At the start one per online worker (at least one: a worker
+ * may come later). Later, while runs wait and fewer hosts are served (or on their way) than
+ * workers are online, one more per missing host: a worker takes every flow run it sees, so
+ * several may land on one host and bounce; the budget keeps that from churning forever. With
+ * no drain left at all (the last host died), one more, whatever the budget.
+ */
+export function drainsToCreate(census: DrainCensus): number {
+  const workers = Math.max(1, census.onlineWorkers);
+  if (census.created === 0) return workers;
+  if (census.unclaimedRuns === 0) return 0;
+  const coming = census.servedHosts + census.pendingDrains;
+  if (census.liveDrains === 0 && census.pendingDrains === 0) return 1;
+  if (census.bounces >= BOUNCE_BUDGET_PER_WORKER * workers) return 0;
+  return Math.max(0, census.onlineWorkers - coming);
+}
+
+/** Prefect Cloud's API: other credentials (an API key) and no /version to compare. */
+export const isCloudUrl = (apiUrl: string) => /(^|\.)prefect\.cloud$/i.test(new URL(apiUrl).hostname);
+
+/** The Prefect server versions this execenv is tested against: [from, below). */
+export const TESTED_SERVERS = { from: "3.8.0", below: "3.10.0" } as const;
+
+const parts = (version: string) =>
+  version
+    .split(/[.+-]/)
+    .slice(0, 3)
+    .map((part) => Number.parseInt(part, 10) || 0);
+const compare = (a: string, b: string) => {
+  const [x, y] = [parts(a), parts(b)];
+  for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  return 0;
+};
+
+/** `ok`, `untested` (3.x outside the tested range: a warning) or `unsupported` (not 3.x). */
+export function serverVersionVerdict(version: string): "ok" | "untested" | "unsupported" {
+  if (!/^3\./.test(version)) return "unsupported";
+  return compare(version, TESTED_SERVERS.from) >= 0 && compare(version, TESTED_SERVERS.below) < 0
+    ? "ok"
+    : "untested";
+}
