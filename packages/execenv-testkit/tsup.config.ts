@@ -1,4 +1,5 @@
 import { defineConfig } from "tsup";
 import { base } from "../../tsup.base.js";
 
-export default defineConfig(base);
+// The test hosts are a second entry: execenvs' tests make worker hosts with them.
+export default defineConfig({ ...base, entry: ["src/index.ts", "src/test-hosts.ts"] });

@@ -1,4 +1,5 @@
 import { defineConfig } from "tsup";
 import { base } from "../../tsup.base.js";
 
-export default defineConfig(base);
+// The test cluster is a second entry: prefect.server's tests start clusters with it.
+export default defineConfig({ ...base, entry: ["src/index.ts", "src/test-cluster.ts"] });

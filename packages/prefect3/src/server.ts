@@ -1,5 +1,5 @@
 // The batch's own Prefect server: its database and PREFECT_HOME in the batch's scratch area,
-// a free loopback port, its own process group; ready once /api/health then /api/ready answer.
+// a free loopback port (or one on the address given), its own process group; ready once /api/health then /api/ready answer.
 // A server that dies mid-batch is started again on the same database and port, so that the
 // flow run (whose engine retries its API calls) and the worker carry on.
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
@@ -31,14 +31,18 @@ export interface ServerSettings {
   signal: AbortSignal;
   /** Receives each server process at once, so that it is stopped even if start-up fails. */
   onStarted: (process: HelperProcess) => void;
+  /** The address it listens on (default 127.0.0.1): a server that other hosts use binds theirs. */
+  host?: string;
+  /** Basic auth `user:password` the server requires of every API call but health and readiness. */
+  authString?: string;
 }
 
-/** Can `port` be bound on the loopback now? (get-port would refuse a port it handed out recently.) */
-const portFree = (port: number) =>
+/** Can `port` be bound on `host` now? (get-port would refuse a port it handed out recently.) */
+const portFree = (port: number, host: string) =>
   new Promise<boolean>((resolve) => {
     const probe = createServer();
     probe.once("error", () => resolve(false));
-    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
+    probe.listen(port, host, () => probe.close(() => resolve(true)));
   });
 
 const portTaken = (log: string) => /address already in use|Errno 98/i.test(readFileSync(log, "utf8"));
@@ -55,6 +59,10 @@ async function ready(apiUrl: string): Promise<boolean> {
   }
 }
 
+/** A client's credentials for a server that requires basic auth (its own services are clients too). */
+const authEnv = (authString: string | undefined): Record<string, string> =>
+  authString ? { PREFECT_API_AUTH_STRING: authString } : {};
+
 const FIX = "pass --prefect-python PATH with a working Prefect, or leave it out to use a managed one";
 
 export class PrefectServer {
@@ -70,8 +78,12 @@ export class PrefectServer {
     return this.current;
   }
 
+  get host(): string {
+    return this.settings.host ?? "127.0.0.1";
+  }
+
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.host}:${this.port}`;
   }
 
   get apiUrl(): string {
@@ -84,22 +96,22 @@ export class PrefectServer {
 
   /** The environment for another Prefect process of this batch. */
   envFor(role: Role): Record<string, string> {
-    return prefectEnv(process.env, this.isolation, role);
+    return { ...prefectEnv(process.env, this.isolation, role), ...authEnv(this.settings.authString) };
   }
 
   /** Starts the server on a fresh copy of the template database; resolves once it is ready. */
   static async start(settings: ServerSettings): Promise<PrefectServer> {
-    const { dir } = settings;
+    const { dir, host = "127.0.0.1" } = settings;
     mkdirSync(path.join(dir, "home"), { recursive: true });
     const database = path.join(dir, "prefect.db");
     copyFileSync(settings.templateDatabase, database);
     // Another program may take the port between the probe and the bind: then try another.
     for (let attempt = 1; ; attempt++) {
-      const port = await getPort({ host: "127.0.0.1" });
+      const port = await getPort({ host });
       const isolation = {
         home: path.join(dir, "home"),
         database,
-        apiUrl: `http://127.0.0.1:${port}/api`,
+        apiUrl: `http://${host}:${port}/api`,
         executionId: settings.executionId,
       };
       const server = new PrefectServer(
@@ -121,7 +133,7 @@ export class PrefectServer {
    * of the batch). Resolves once it is ready; throws a SierraError naming why it cannot.
    */
   async restart(): Promise<void> {
-    if (!(await portFree(this.port))) {
+    if (!(await portFree(this.port, this.host))) {
       throw new SierraError(`its port ${this.port} is taken by another program`);
     }
     this.current = await PrefectServer.spawn(this.settings, this.isolation, this.port);
@@ -130,15 +142,14 @@ export class PrefectServer {
   }
 
   private static async spawn(settings: ServerSettings, isolation: IsolationSettings, port: number) {
-    const args = ["server", "start", "--host", "127.0.0.1", "--port", String(port), "--analytics-off"];
+    const host = settings.host ?? "127.0.0.1";
+    const args = ["server", "start", "--host", host, "--port", String(port), "--analytics-off"];
     const log = path.join(settings.dir, "server.log");
-    const started = await startPrefect(
-      "the Prefect server",
-      settings.python,
-      args,
-      log,
-      prefectEnv(process.env, isolation, "server"),
-    );
+    const started = await startPrefect("the Prefect server", settings.python, args, log, {
+      ...prefectEnv(process.env, isolation, "server"),
+      ...authEnv(settings.authString),
+      ...(settings.authString ? { PREFECT_SERVER_API_AUTH_STRING: settings.authString } : {}),
+    });
     settings.onStarted(started);
     return started;
   }
