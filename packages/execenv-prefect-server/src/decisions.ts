@@ -17,12 +17,6 @@ export interface Owner {
 export const deploymentName = ({ user, host, executionId }: Owner) =>
   `${safe(user)}@${safe(host)}-${executionId}`;
 
-/** Every flow run of the batch carries both tags: sierra-exec's, and its execution's. */
-export const flowRunTags = (executionId: string) => ["sierra-exec", `sierra-exec:${executionId}`];
-
-/** The k-th drain of the batch (from 1). */
-export const drainName = (executionId: string, k: number) => `${executionId}/${k}`;
-
 /**
  * What the engine of each drain gets on top of its worker's environment: where core's Python
  * modules are (the copy in the batch root: nothing of ours is installed on worker hosts), the
@@ -101,8 +95,19 @@ export function drainsToCreate(census: DrainCensus): number {
   return Math.max(0, census.onlineWorkers - coming);
 }
 
-/** Prefect Cloud's API: other credentials (an API key) and no /version to compare. */
+/** Prefect Cloud's API: other credentials (an API key) and no version to compare. */
 export const isCloudUrl = (apiUrl: string) => /(^|\.)prefect\.cloud$/i.test(new URL(apiUrl).hostname);
+
+/**
+ * The UI that shows the batch's flow runs: a self-hosted server serves it beside its API;
+ * Cloud's workspace API `https://api.prefect.cloud/api/accounts/A/workspaces/W` is shown at
+ * `https://app.prefect.cloud/account/A/workspace/W`.
+ */
+export function uiUrlOf(apiUrl: string): string {
+  const cloud = /^https:\/\/api\.prefect\.cloud\/api\/accounts\/([^/]+)\/workspaces\/([^/]+)/.exec(apiUrl);
+  if (cloud) return `https://app.prefect.cloud/account/${cloud[1]}/workspace/${cloud[2]}`;
+  return apiUrl.replace(/\/+$/, "").replace(/\/api$/, "");
+}
 
 /** The Prefect server versions this execenv is tested against: [from, below). */
 export const TESTED_SERVERS = { from: "3.8.0", below: "3.10.0" } as const;

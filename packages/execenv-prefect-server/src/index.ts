@@ -2,15 +2,16 @@
 // Cloud) whose process workers on many hosts share the batch root. It starts no server and no
 // worker: it creates a deployment of its own, and drains (flow runs of @sierra-exec/prefect3's
 // flow) that the pool's workers take, at most --exec-jobs-per-node runs at once on each host.
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CORE_PYTHON_DIR, defineExecEnv, type ExecEnv, guardBatch, SierraError } from "@sierra-exec/core";
-import { deploymentPayload, FLOW_DIR, FLOW_NAME, must } from "@sierra-exec/prefect3";
+import { deploymentPayload, Drains, FLOW_DIR, FLOW_NAME, must } from "@sierra-exec/prefect3";
 import { credentialsOf } from "./credentials.js";
-import { callerEnvFileContent, deploymentName, engineEnv, flowRunTags, jobVariables } from "./decisions.js";
+import { callerEnvFileContent, deploymentName, engineEnv, jobVariables, uiUrlOf } from "./decisions.js";
 import { prefectServerOptionsSchema } from "./options.js";
 import { SharedServer } from "./shared-server.js";
+import { Spreading } from "./spreading.js";
 
 export { credentialsOf } from "./credentials.js";
 export {
@@ -24,10 +25,8 @@ export {
 export { type PrefectServerOptions, prefectServerOptionsSchema } from "./options.js";
 
 export interface PrefectServerState {
-  server: SharedServer;
-  deploymentId: string;
-  /** `<batch root>/scratch/.prefect-server/<execution id>`: the flow's copy, the work directory. */
-  dir: string;
+  /** The drains of the batch, on the workers of its pool. */
+  drains: Drains;
 }
 
 /** The shared server's URL, or one line on how to give it. */
@@ -38,12 +37,13 @@ function apiUrlOf(option: string | undefined): string {
   );
 }
 
-/** The flow file and core's Python modules, copied where every worker host sees them. */
+/** The flow's Python files and core's, copied where every worker host sees them. */
 function copyFlow(flowDir: string): void {
   mkdirSync(flowDir, { recursive: true });
-  copyFileSync(path.join(FLOW_DIR, "flow.py"), path.join(flowDir, "flow.py"));
-  for (const file of ["sierra_runs.py", "watchdog.py"]) {
-    copyFileSync(path.join(CORE_PYTHON_DIR, file), path.join(flowDir, file));
+  for (const from of [FLOW_DIR, CORE_PYTHON_DIR]) {
+    for (const file of readdirSync(from).filter((name) => name.endsWith(".py"))) {
+      copyFileSync(path.join(from, file), path.join(flowDir, file));
+    }
   }
 }
 
@@ -80,9 +80,8 @@ const prefectServer: ExecEnv<typeof prefectServerOptionsSchema, PrefectServerSta
       writeFileSync(callerEnvFile, callerEnvFileContent(process.env, env), { mode: 0o600 });
       onCleanup(() => rmSync(callerEnvFile, { force: true }));
 
+      const workDir = path.join(dir, "work");
       const watchdog = await guardBatch(options.python, options.killGrace, ctx);
-      // A CLI killed with -9 cannot cancel its drains: the watchdog writes their stop file.
-      watchdog.runOnDeath(["touch", path.join(dir, "work", "stop")]);
 
       await server.ensurePool(options.workPool, log);
       const flow = must(
@@ -104,7 +103,6 @@ const prefectServer: ExecEnv<typeof prefectServerOptionsSchema, PrefectServerSta
             // The pool's default queue, whatever it is called: plain workers serve every queue.
             work_queue_name: null,
             job_variables: jobVariables(env, flowDir),
-            tags: flowRunTags(executionId),
             description: `sierra-exec batch ${batch.root}, started by ${name}`,
           },
         }),
@@ -119,11 +117,41 @@ const prefectServer: ExecEnv<typeof prefectServerOptionsSchema, PrefectServerSta
         }
       });
       log.info(`deployment ${FLOW_NAME}/${name} on pool ${options.workPool} (state in ${dir})`);
-      return { server, deploymentId: deployment.id, dir };
+      const spreading = new Spreading(server, options.workPool, log);
+      const drains = new Drains(
+        {
+          client: server.client,
+          deploymentId: deployment.id,
+          uiUrl: uiUrlOf(server.apiUrl),
+          // The server is the lab's: the batch neither starts nor restarts it.
+          failure: () => undefined,
+          serving: () => true,
+          ensureDrains: (view, create) => spreading.ensureDrains(view, create),
+          pickup: {
+            seconds: options.pickupTimeout,
+            error: `no worker of pool ${options.workPool} took the batch's flow run within ${options.pickupTimeout} s`,
+          },
+        },
+        {
+          workDir,
+          executionId,
+          jobs: ctx.jobs,
+          totalJobs: options.totalJobs ?? 0,
+          killGrace: options.killGrace,
+          strict: ctx.core.execStrict,
+          drainTimeout: options.drainTimeout,
+          log,
+        },
+      );
+      // A CLI killed with -9 cannot stop its drains: its watchdog writes their stop file.
+      watchdog.runOnDeath(["touch", path.join(workDir, "stop")]);
+      return { drains };
     },
 
-    execute: async () => {
-      throw new Error("not wired yet");
+    execute: (runs, ctx) => ctx.state.drains.executeSet(runs, ctx),
+
+    async teardownBatch(_ctx, state) {
+      await state?.drains.finish();
     },
   });
 

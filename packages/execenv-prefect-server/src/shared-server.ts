@@ -32,11 +32,6 @@ export class SharedServer {
     return new SharedServer(apiUrl.replace(/\/+$/, ""), client, credentials);
   }
 
-  /** The UI's address of a flow run (a self-hosted server serves its UI next to its API). */
-  flowRunUrl(id: string): string {
-    return isCloudUrl(this.apiUrl) ? id : `${this.apiUrl.replace(/\/api$/, "")}/runs/flow-run/${id}`;
-  }
-
   /** Reachable, credentials accepted, a Prefect 3 server: its version; else a one-line SierraError. */
   async check(pool: string, log: Logger): Promise<string> {
     const unreachable = (why: string) =>

@@ -11,13 +11,12 @@ import {
   callerEnvFileContent,
   type DrainCensus,
   deploymentName,
-  drainName,
   drainsToCreate,
   engineEnv,
-  flowRunTags,
   isCloudUrl,
   jobVariables,
   serverVersionVerdict,
+  uiUrlOf,
 } from "../src/decisions.js";
 import { prefectServerOptionsSchema } from "../src/options.js";
 
@@ -105,8 +104,6 @@ describe("what a batch creates on the shared server", () => {
     expect(deploymentName(owner)).toBe("alice@login-1.lab-sierra-42-0a1b2c3d");
     expect(deploymentName({ ...owner, user: "bob" })).not.toBe(deploymentName(owner));
     expect(deploymentName({ ...owner, user: "a/b c" })).toBe("a_b_c@login-1.lab-sierra-42-0a1b2c3d");
-    expect(drainName(owner.executionId, 2)).toBe("sierra-42-0a1b2c3d/2");
-    expect(flowRunTags(owner.executionId)).toEqual(["sierra-exec", "sierra-exec:sierra-42-0a1b2c3d"]);
   });
 
   it("gives the engines the flow's copy in the batch root and the batch's marker, no interpreter path", () => {
@@ -187,9 +184,12 @@ describe("spreading: how many drains to create", () => {
 });
 
 describe("the server", () => {
-  it("is told from Prefect Cloud by its host", () => {
-    expect(isCloudUrl("https://api.prefect.cloud/api/accounts/a/workspaces/w")).toBe(true);
+  it("is told from Prefect Cloud by its host; its UI is found from its API URL", () => {
+    const cloud = "https://api.prefect.cloud/api/accounts/a1/workspaces/w2";
+    expect(isCloudUrl(cloud)).toBe(true);
     expect(isCloudUrl("http://prefect.lab:4200/api")).toBe(false);
+    expect(uiUrlOf(cloud)).toBe("https://app.prefect.cloud/account/a1/workspace/w2");
+    expect(uiUrlOf("http://prefect.lab:4200/api/")).toBe("http://prefect.lab:4200");
   });
 
   it("is tested in a range of Prefect 3 versions; Prefect 2 is refused", () => {
