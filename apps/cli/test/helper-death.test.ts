@@ -30,13 +30,13 @@ async function helperPid(marker: string, pattern: RegExp, what: string): Promise
 const counted = (command: string) => `echo "$SIERRA_EXP/$SIERRA_RUN" >> "$SIERRA_BATCH_ROOT/ran"; ${command}`;
 const ranLines = (root: string) => read(root, "ran").trim().split("\n").sort();
 
-/** The run ids that the batch's (first) flow run wrote an end for. */
+/** The run ids that the batch's drains wrote an end for. */
 function endedInEvents(root: string): string[] {
   const prefect = path.join(root, "scratch", ".prefect");
   const [dir] = readdirSync(prefect);
-  const events = readFileSync(path.join(prefect, dir as string, "flow-runs", "1.events.jsonl"), "utf8");
-  return events
-    .split("\n")
+  const events = path.join(prefect, dir as string, "work", "events");
+  return readdirSync(events)
+    .flatMap((file) => readFileSync(path.join(events, file), "utf8").split("\n"))
     .filter(Boolean)
     .map((line) => JSON.parse(line) as { ended?: string })
     .flatMap((event) => (event.ended ? [event.ended] : []));
@@ -90,7 +90,7 @@ describe("a helper process that dies mid-batch", () => {
     expect(ranLines(root)).toEqual(Array.from({ length: 8 }, (_, run) => `a/${run}`).sort());
     // The new server served on the same port: the flow run finished in the batch's database.
     expect(result.stderr).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}/runs/flow-run/`));
-    expect(result.stderr).toMatch(/flow run a: Completed/);
+    expect(result.stderr).toMatch(/flow run sierra-[\w-]+\/1: Completed/);
     expect(processesWith(marker)).toEqual([]);
   }, 900_000);
 

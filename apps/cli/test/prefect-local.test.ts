@@ -2,6 +2,7 @@
 // provisioned by the project as users get it (the first time takes about a minute). Each
 // batch starts a server (seconds on a loaded machine): one batch serves several checks.
 import { readdirSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
@@ -22,18 +23,23 @@ import {
 const PREFECT = ["--execenv=prefect.localserver"];
 const LONG = { timeout: 600_000 };
 
-/** The flow runs (name, state) in the batch's kept Prefect database. */
-async function flowRunsInDatabase(root: string): Promise<string[][]> {
+/** The batch's Prefect directory (database, logs, work directory). */
+function prefectDir(root: string): string {
   const states = path.join(root, "scratch", ".prefect");
   const [dir] = readdirSync(states);
+  return path.join(states, dir as string);
+}
+
+/** The flow runs (name, state) in the batch's kept Prefect database. */
+async function flowRunsInDatabase(root: string): Promise<string[][]> {
   const query =
     "import sqlite3,sys,json; c=sqlite3.connect(sys.argv[1]); print(json.dumps(c.execute('select name, state_type from flow_run order by expected_start_time').fetchall()))";
-  const { stdout } = await execa("python3", ["-c", query, path.join(states, dir as string, "prefect.db")]);
+  const { stdout } = await execa("python3", ["-c", query, path.join(prefectDir(root), "prefect.db")]);
   return JSON.parse(stdout);
 }
 
 describe("prefect.localserver", () => {
-  it("runs a batch by the contract, N at a time, experiments in order; a failure fails its flow run; resume", async () => {
+  it("runs a per-exp batch by the contract on ONE drain flow run, N at a time, experiments in order; a failure fails the flow run; resume", async () => {
     const root = makeBatch({
       a: Array.from({ length: 12 }, () => timedSleep(1)),
       b: ['test -f "$SIERRA_BATCH_ROOT/fixed"', "echo out-$SIERRA_EXP-$SIERRA_RUN; echo err >&2; pwd"],
@@ -61,11 +67,11 @@ describe("prefect.localserver", () => {
     expect(read(root, "scratch/b/run1/stdout")).toBe(`out-b-1\n${path.join(root, "exp-inputs/b")}\n`);
     expect(read(root, "scratch/b/run1/stderr")).toBe("err\n");
     expect(read(root, "scratch/joblog").trim().split("\n")).toHaveLength(15);
-    // The failed run failed its flow run; the kept database says so.
-    expect(await flowRunsInDatabase(root)).toEqual([
-      ["a", "COMPLETED"],
-      ["b", "FAILED"],
-    ]);
+    // One drain served both experiments (one flow run, one events file); the failed run failed
+    // its flow run; the kept database says so. Records name the drain's host.
+    expect(await flowRunsInDatabase(root)).toEqual([[expect.stringMatching(/^sierra-[\w-]+\/1$/), "FAILED"]]);
+    expect(readdirSync(path.join(prefectDir(root), "work", "events"))).toHaveLength(1);
+    expect(new Set(records.map((record) => record.host))).toEqual(new Set([hostname()]));
 
     writeFileSync(path.join(root, "fixed"), "");
     const resumed = await sierra([...args, "--exec-resume", "--exp-range", "1:1"], { marker, ...LONG });
@@ -152,7 +158,9 @@ describe("prefect.localserver", () => {
       headers: { "content-type": "application/json" },
     });
     const flowRuns = (await response.json()) as Array<{ name: string; state_type: string }>;
-    expect(flowRuns.map((run) => [run.name, run.state_type])).toEqual([["e", "COMPLETED"]]);
+    expect(flowRuns.map((run) => [run.name, run.state_type])).toEqual([
+      [expect.stringMatching(/^sierra-[\w-]+\/1$/), "COMPLETED"],
+    ]);
     expect(readRecords(rootA).every((record) => record.exitCode === 0)).toBe(true);
     a.kill("SIGTERM");
     const resultA = await a;

@@ -2,10 +2,12 @@
 what the batch started in process groups of its own (servers, workers, agents, runs).
 
 Reads lines on stdin: "group PGID" (a process group to stop, the last named stopped first),
+"release PGID" (that group ended: forget it),
 "exec JSON-ARGV" (a command to run, e.g. scancel of a batch's cluster jobs, the last named
 run first) and "dismiss" (the CLI cleaned up itself: exit). At EOF, the CLI is gone: run
 each command, TERM each group, KILL it after GRACE seconds, then every process whose
-environment carries SIERRA_EXEC_ID=MARKER. Usage: watchdog.py MARKER GRACE
+environment carries SIERRA_EXEC_ID=MARKER (none with an empty MARKER: a Prefect drain whose
+host also runs the batch's helpers stops its run groups only). Usage: watchdog.py MARKER GRACE
 """
 import json
 import os
@@ -18,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sierra_runs
 
-MARKER = f"SIERRA_EXEC_ID={sys.argv[1]}".encode()
+MARKER = f"SIERRA_EXEC_ID={sys.argv[1]}".encode() if sys.argv[1] else None
 GRACE = float(sys.argv[2])
 
 
@@ -46,6 +48,8 @@ def marked():
     """This host's processes carrying the marker: a host is a network namespace, so that hosts
     made of namespaces on one machine (the tests' worker hosts) leave each other's runs alone."""
     pids = []
+    if MARKER is None:
+        return pids
     try:
         entries = os.listdir("/proc")
     except OSError:
@@ -72,6 +76,8 @@ def main():
             return
         if word == "group":
             groups.append(int(value))
+        elif word == "release" and int(value) in groups:
+            groups.remove(int(value))
         elif word == "exec":
             commands.append(json.loads(value))
     for argv in reversed(commands):

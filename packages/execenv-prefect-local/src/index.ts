@@ -1,6 +1,7 @@
 // The `prefect.localserver` execenv (SIERRA's `prefectserver.local`): each batch gets its own
 // Prefect 3 server on a free loopback port, set up over its REST API, and a process worker;
-// runs execute as tasks of the flow of @sierra-exec/prefect3, exactly --exec-jobs-per-node at once.
+// one drain flow run of @sierra-exec/prefect3 serves every set of runs of the batch, each run
+// a Prefect task, exactly --exec-jobs-per-node at once.
 import { once } from "node:events";
 import path from "node:path";
 import {
@@ -13,7 +14,7 @@ import {
 } from "@sierra-exec/core";
 import {
   connect,
-  executeFlowRun,
+  Drains,
   findPrefect,
   type PrefectClient,
   PrefectServer,
@@ -58,13 +59,19 @@ export const prefectLocalOptionsSchema = z.object({
 export interface PrefectLocalState {
   server: PrefectServer;
   client: PrefectClient;
-  deploymentId: string;
   /** The batch's server and worker processes, started again if they die mid-batch. */
   serverAlive: KeepAlive;
   worker: KeepAlive;
-  /** The batch's Prefect state: PREFECT_HOME, database, logs, events files. */
-  dir: string;
+  /** The batch's drain: one flow run serving every set of runs. */
+  drains: Drains;
 }
+
+/** A drain that died (its engine killed) is replaced this many times at most. */
+const DRAIN_RESTARTS = 3;
+/** How long the batch's own worker may take to start a drain before its runs fail. */
+const PICKUP_SECONDS = 120;
+/** A drain silent this long is dead (it heartbeats every 2 s). */
+const DRAIN_TIMEOUT = 20;
 
 export default defineExecEnv({
   name: "prefect.localserver",
@@ -131,22 +138,41 @@ export default defineExecEnv({
       log,
     );
     log.info(`Prefect ${install.version} UI: ${server.url} (state and logs in ${dir})`);
-    return { server, client, deploymentId: deployment.id, serverAlive, worker, dir };
+    const drains = new Drains(
+      {
+        client,
+        deploymentId: deployment.id,
+        uiUrl: server.url,
+        failure: () => serverAlive.failure ?? worker.failure,
+        // Short-circuit: the worker is started again only once the server serves.
+        serving: () => serverAlive.check() && worker.check(),
+        // One drain for the whole batch; another only if it died (its engine killed).
+        ensureDrains: async (view, create) => {
+          if (view.live.length + view.pending === 0 && view.created <= DRAIN_RESTARTS) await create();
+        },
+        pickup: {
+          seconds: PICKUP_SECONDS,
+          error: `the batch's worker started no drain flow run within ${PICKUP_SECONDS}s (see ${dir}/worker.log)`,
+        },
+      },
+      {
+        workDir: path.join(dir, "work"),
+        executionId,
+        jobs: ctx.jobs,
+        totalJobs: 0,
+        killGrace: options.killGrace,
+        strict: ctx.core.execStrict,
+        drainTimeout: DRAIN_TIMEOUT,
+        log,
+      },
+    );
+    return { server, client, serverAlive, worker, drains };
   },
 
-  execute: (runs, ctx) =>
-    executeFlowRun(runs, ctx, {
-      client: ctx.state.client,
-      deploymentId: ctx.state.deploymentId,
-      server: ctx.state.serverAlive,
-      worker: ctx.state.worker,
-      dir: ctx.state.dir,
-      uiUrl: ctx.state.server.url,
-      executionId: ctx.executionId,
-      killGrace: ctx.options.killGrace,
-    }),
+  execute: (runs, ctx) => ctx.state.drains.executeSet(runs, ctx),
 
   async teardownBatch({ options, log, signal }, state) {
+    await state?.drains.finish();
     if (!state || !options.keepServer || signal.aborted) return;
     await state.worker.process.stop();
     log.info(`the Prefect UI stays up at ${state.server.url}: press Ctrl-C to stop it`);

@@ -1,7 +1,7 @@
 // prefect.server's decisions, testable without a server: the names of what a batch creates
 // (so that two users' batches on one server never collide), the deployment and its job
 // variables, the environment the runs get on worker hosts, how many drains to create.
-import { callerRestore, EXECUTION_MARKER, RESTORE_ENV_FILE } from "@sierra-exec/core";
+import { callerRestore, RESTORE_ENV_FILE } from "@sierra-exec/core";
 import { SECRET_VARIABLES } from "./credentials.js";
 
 /** Prefect names refuse `/`, `%`, `&`, `>`, `<`: keep letters, digits, `.`, `_`, `-`. */
@@ -19,14 +19,14 @@ export const deploymentName = ({ user, host, executionId }: Owner) =>
 
 /**
  * What the engine of each drain gets on top of its worker's environment: where core's Python
- * modules are (the copy in the batch root: nothing of ours is installed on worker hosts), the
- * file with the caller's environment for the runs, and the batch's marker, which the drain's
- * host watchdog stops runs by. No interpreter path: each worker host starts its own Python.
+ * modules are (the copy in the batch root: nothing of ours is installed on worker hosts) and
+ * the file with the caller's environment for the runs. No interpreter path: each worker host
+ * starts its own Python. Not the batch's marker: only the runs carry it, so that a drain's
+ * host watchdog may stop whatever carries it there (the runs' leftovers) if the drain dies.
  */
-export const engineEnv = ({ flowDir, callerEnvFile, executionId }: Record<string, string>) => ({
-  SIERRA_CORE_PYTHON: flowDir as string,
-  [RESTORE_ENV_FILE]: callerEnvFile as string,
-  [EXECUTION_MARKER]: executionId as string,
+export const engineEnv = ({ flowDir, callerEnvFile }: { flowDir: string; callerEnvFile: string }) => ({
+  SIERRA_CORE_PYTHON: flowDir,
+  [RESTORE_ENV_FILE]: callerEnvFile,
   // The flow's files are on the shared filesystem: leave no bytecode next to them.
   PYTHONDONTWRITEBYTECODE: "1",
 });

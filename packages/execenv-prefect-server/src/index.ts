@@ -75,7 +75,7 @@ const prefectServer: ExecEnv<typeof prefectServerOptionsSchema, PrefectServerSta
       const flowDir = path.join(dir, "flow");
       copyFlow(flowDir);
       const callerEnvFile = path.join(dir, "caller-env.json");
-      const env = engineEnv({ flowDir, callerEnvFile, executionId });
+      const env = engineEnv({ flowDir, callerEnvFile });
       // Only the batch's owner reads it: it holds the caller's environment.
       writeFileSync(callerEnvFile, callerEnvFileContent(process.env, env), { mode: 0o600 });
       onCleanup(() => rmSync(callerEnvFile, { force: true }));

@@ -3,7 +3,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { EXECUTION_MARKER, parseOptions, RESTORE_ENV_FILE } from "@sierra-exec/core";
+import { parseOptions, RESTORE_ENV_FILE } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
 import { credentialsOf } from "../src/credentials.js";
 import {
@@ -106,12 +106,11 @@ describe("what a batch creates on the shared server", () => {
     expect(deploymentName({ ...owner, user: "a/b c" })).toBe("a_b_c@login-1.lab-sierra-42-0a1b2c3d");
   });
 
-  it("gives the engines the flow's copy in the batch root and the batch's marker, no interpreter path", () => {
-    const env = engineEnv({ flowDir: "/b/f", callerEnvFile: "/b/env.json", executionId: owner.executionId });
+  it("gives the engines the flow's copy in the batch root, no interpreter path and no marker", () => {
+    const env = engineEnv({ flowDir: "/b/f", callerEnvFile: "/b/env.json" });
     expect(env).toEqual({
       SIERRA_CORE_PYTHON: "/b/f",
       [RESTORE_ENV_FILE]: "/b/env.json",
-      [EXECUTION_MARKER]: owner.executionId,
       PYTHONDONTWRITEBYTECODE: "1",
     });
     const variables = jobVariables(env, "/b/f");
@@ -120,7 +119,7 @@ describe("what a batch creates on the shared server", () => {
   });
 
   it("hands the runs the caller's environment without its Prefect secrets, and unsets what the engine adds", () => {
-    const engine = engineEnv({ flowDir: "/b/f", callerEnvFile: "/b/env.json", executionId: "x" });
+    const engine = engineEnv({ flowDir: "/b/f", callerEnvFile: "/b/env.json" });
     const content = JSON.parse(
       callerEnvFileContent(
         {
@@ -143,7 +142,6 @@ describe("what a batch creates on the shared server", () => {
         PYTHONDONTWRITEBYTECODE: "0",
         SIERRA_CORE_PYTHON: null,
         [RESTORE_ENV_FILE]: null,
-        [EXECUTION_MARKER]: null,
       },
     });
   });

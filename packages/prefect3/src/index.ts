@@ -2,7 +2,15 @@
 // prefect.server) share, so that each of them is only its options and the order it starts
 // things in. Not an execenv itself: execenvs never import each other, they import this.
 export { connect, type FlowRun, must, type PrefectClient } from "./api.js";
-export { type Backend, executeFlowRun } from "./flow-runs.js";
+export { type DrainEvent, EventsFollower, outcomeOf, parseEvents } from "./drain-events.js";
+export {
+  type DrainBackend,
+  type DrainInfo,
+  type DrainSettings,
+  Drains,
+  type DrainsView,
+  drainParameters,
+} from "./drains.js";
 export {
   findPrefect,
   PREFECT_SPEC,
@@ -20,4 +28,5 @@ export {
   workPoolPayload,
 } from "./setup-api.js";
 export { isTerminal } from "./states.js";
+export { setContent, WorkDir } from "./work-dir.js";
 export { startWorker } from "./worker.js";

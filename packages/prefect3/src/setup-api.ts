@@ -28,13 +28,14 @@ export const PARAMETER_SCHEMA = {
   title: "Parameters",
   type: "object",
   properties: {
-    runs_file: { title: "runs_file", type: "string", position: 0 },
+    work_dir: { title: "work_dir", type: "string", position: 0 },
     jobs: { title: "jobs", type: "integer", default: 1, position: 1 },
     kill_grace_s: { title: "kill_grace_s", type: "number", default: 5, position: 2 },
     strict: { title: "strict", type: "boolean", default: false, position: 3 },
-    events: { title: "events", type: "string", default: "events.jsonl", position: 4 },
+    total_jobs: { title: "total_jobs", type: "integer", default: 0, position: 4 },
+    execution_id: { title: "execution_id", type: "string", default: "", position: 5 },
   },
-  required: ["runs_file"],
+  required: ["work_dir"],
   definitions: {},
 };
 

@@ -6,11 +6,13 @@ import path from "node:path";
 import type { Run } from "@sierra-exec/core";
 import { CORE_PYTHON_DIR, EXECUTION_MARKER, RESTORE_ENV } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
-import { flowRunName, flowRunParameters, runsFileContent } from "../src/flow-runs.js";
+import { outcomeOf, parseEvents } from "../src/drain-events.js";
+import { drainParameters } from "../src/drains.js";
 import { prefectEnv } from "../src/prefect-env.js";
 import { PREFECT_SPEC, prefectOnPath } from "../src/prefect-install.js";
 import { deploymentPayload, FLOW_DIR, workPoolPayload } from "../src/setup-api.js";
-import { describeState, isTerminal, lostOutcome, outcomeOf, parseEvents } from "../src/states.js";
+import { describeState, isTerminal } from "../src/states.js";
+import { setContent } from "../src/work-dir.js";
 import { workerArgs } from "../src/worker.js";
 
 const isolation = {
@@ -111,23 +113,25 @@ describe("set-up payloads", () => {
   });
 });
 
-describe("flow runs", () => {
-  it("pass the batch settings and each run's command, cwd, environment and output files by reference", () => {
-    const parameters = flowRunParameters({
+describe("drain flow runs", () => {
+  it("pass the batch settings, and each set's runs by reference: command, cwd, environment, output files", () => {
+    const parameters = drainParameters({
+      workDir: "/b/scratch/.prefect/x/work",
+      executionId: "sierra-1-ab",
       jobs: 3,
+      totalJobs: 0,
       killGrace: 2,
       strict: true,
-      runsFile: "/r.json",
-      events: "/e.jsonl",
     });
     expect(parameters).toEqual({
-      runs_file: "/r.json",
+      work_dir: "/b/scratch/.prefect/x/work",
       jobs: 3,
       kill_grace_s: 2,
       strict: true,
-      events: "/e.jsonl",
+      total_jobs: 0,
+      execution_id: "sierra-1-ab",
     });
-    expect(JSON.parse(runsFileContent([run("a", 0)]))).toEqual([
+    expect(JSON.parse(setContent([run("a", 0)]))).toEqual([
       {
         id: "a/run0",
         commandBase64: Buffer.from("echo 0").toString("base64"),
@@ -135,13 +139,9 @@ describe("flow runs", () => {
         env: { SIERRA_EXP: "a", SIERRA_RUN: "0" },
         stdout: "/b/scratch/a/run0/stdout",
         stderr: null,
+        seq: 1,
       },
     ]);
-  });
-
-  it("are named after their experiment, or `batch`", () => {
-    expect(flowRunName([run("a", 0), run("a", 1)])).toBe("a");
-    expect(flowRunName([run("a", 0), run("b", 0)])).toBe("batch");
   });
 });
 
@@ -154,20 +154,22 @@ describe("states and run events", () => {
     expect(isTerminal(undefined)).toBe(false);
   });
 
-  it("an end event is the run's exact outcome", () => {
-    expect(outcomeOf({ ended: "a/run0", code: null, signal: "SIGKILL", startedAt: 10, at: 12.5 })).toEqual({
+  it("an end event is the run's exact outcome, on the host of its drain", () => {
+    const ended = {
+      ended: "a/run0",
+      set: 1,
+      index: 0,
+      code: null,
+      signal: "SIGKILL",
+      startedAt: 10,
+      at: 12.5,
+    };
+    expect(outcomeOf(ended, "node2")).toEqual({
       exitCode: null,
       signal: "SIGKILL",
       startedAt: new Date(10_000),
       finishedAt: new Date(12_500),
-    });
-  });
-
-  it("a run whose flow run ended without its end fails with the flow run's state", () => {
-    expect(lostOutcome({ state_type: "CRASHED", state: { message: "engine died" } as never })).toEqual({
-      exitCode: null,
-      signal: null,
-      error: "flow run CRASHED: engine died",
+      host: "node2",
     });
     expect(
       describeState({
@@ -179,8 +181,10 @@ describe("states and run events", () => {
   });
 
   it("keeps a torn last line for the next read", () => {
-    const { events, rest } = parseEvents('{"started":"a/run0","pid":5,"at":1}\n{"ended":"a/r');
-    expect(events).toEqual([{ started: "a/run0", pid: 5, at: 1 }]);
+    const { events, rest } = parseEvents(
+      '{"started":"a/run0","set":1,"index":0,"pid":5,"at":1}\n{"ended":"a/r',
+    );
+    expect(events).toEqual([{ started: "a/run0", set: 1, index: 0, pid: 5, at: 1 }]);
     expect(rest).toBe('{"ended":"a/r');
   });
 });

@@ -1,0 +1,92 @@
+// The work directory of an execution: the channel between the CLI and its drains (python/drain.py)
+// besides Prefect's API. On a cluster it is on a shared filesystem, so both sides use only
+// create-exclusive, write-then-rename, rename, unlink, listdir and whole reads of small files.
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { type Run, runSpec } from "@sierra-exec/core";
+
+const SUBDIRS = ["sets", "claims", "slots", "hosts", "events", "dead"] as const;
+
+const readOrUndefined = (file: string) => {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * What a set file holds: core's runSpec plus the run's Seq. Runs travel by reference: as
+ * flow-run parameters, a batch of a few thousand runs exceeds the server's 512 KiB limit.
+ */
+export const setContent = (runs: readonly Run[]) =>
+  JSON.stringify(runs.map((run) => ({ ...runSpec(run), seq: run.seq })));
+
+export class WorkDir {
+  constructor(readonly dir: string) {
+    for (const sub of SUBDIRS) mkdirSync(path.join(dir, sub), { recursive: true });
+  }
+
+  get events(): string {
+    return path.join(this.dir, "events");
+  }
+
+  /** Writes set `n` whole (a drain never reads half of it), its claims directory first. */
+  writeSet(n: number, runs: readonly Run[]): void {
+    mkdirSync(path.join(this.dir, "claims", String(n)), { recursive: true });
+    const file = path.join(this.dir, "sets", `${n}.json`);
+    writeFileSync(`${file}.tmp`, setContent(runs));
+    renameSync(`${file}.tmp`, file);
+  }
+
+  /** `stop`: every drain starts no new run, stops its live runs and writes their ends. */
+  writeStop(reason: string): void {
+    writeFileSync(path.join(this.dir, "stop"), reason);
+  }
+
+  /** `done`: no set will come; drains finish their live runs and return. */
+  writeDone(): void {
+    writeFileSync(path.join(this.dir, "done"), "");
+  }
+
+  /**
+   * Declares drain `id` of `host` dead: it stops at once if it is in fact alive, its host
+   * claim and its slots are freed, and its claims of `unended` runs (indices of set `n`) are
+   * renamed aside, so that another drain takes them. Returns the indices re-queued.
+   */
+  declareDead(id: string, host: string, n: number | undefined, unended: ReadonlySet<number>): number[] {
+    writeFileSync(path.join(this.dir, "dead", id), "");
+    const hostClaim = path.join(this.dir, "hosts", host);
+    const held = readOrUndefined(hostClaim);
+    if (held && (JSON.parse(held) as { drain: string }).drain === id) rmSync(hostClaim, { force: true });
+    for (const slot of readdirSync(path.join(this.dir, "slots"))) {
+      const file = path.join(this.dir, "slots", slot);
+      if (readOrUndefined(file) === id) rmSync(file, { force: true });
+    }
+    if (n === undefined) return [];
+    const claims = path.join(this.dir, "claims", String(n));
+    const requeued: number[] = [];
+    for (const name of readdirSync(claims)) {
+      const index = Number(name);
+      if (!/^\d+$/.test(name) || !unended.has(index)) continue;
+      const file = path.join(claims, name);
+      if (readOrUndefined(file) !== id) continue;
+      renameSync(file, `${file}.lost-${id}`);
+      requeued.push(index);
+    }
+    return requeued.sort((a, b) => a - b);
+  }
+
+  /**
+   * Takes run `index` of set `n` away from every drain (it ends without running); false if a
+   * drain claimed it first.
+   */
+  withhold(n: number, index: number): boolean {
+    try {
+      writeFileSync(path.join(this.dir, "claims", String(n), String(index)), "sierra", { flag: "wx" });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,171 @@
+// The CLI side of drains without a Prefect server: following several events files with torn
+// lines, the work directory's re-queue of a dead drain's runs, and Drains driving real drains
+// started as plain processes (test/python/plain_drain.py) in place of flow runs.
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { CORE_PYTHON_DIR, type ExecuteContext, type Run, type RunOutcome } from "@sierra-exec/core";
+import { execa, type ResultPromise } from "execa";
+import { afterEach, describe, expect, it } from "vitest";
+import { EventsFollower } from "../src/drain-events.js";
+import { Drains } from "../src/drains.js";
+import { FLOW_DIR } from "../src/setup-api.js";
+import { WorkDir } from "../src/work-dir.js";
+
+const PLAIN_DRAIN = path.join(import.meta.dirname, "python", "plain_drain.py");
+
+const run = (index: number, command: string, root: string): Run => ({
+  id: `e/run${index}`,
+  exp: "e",
+  index,
+  seq: index + 1,
+  command,
+  cwd: root,
+  env: { SIERRA_RUN: String(index) },
+  stdout: null,
+  stderr: null,
+});
+
+describe("following drains' events files", () => {
+  it("reads each file's complete lines, keeps torn ones for later, and picks up new files", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "events-"));
+    const follower = new EventsFollower(dir);
+    appendFileSync(path.join(dir, "d1.jsonl"), '{"heartbeat":1}\n{"started":"e/run0","set":1,"ind');
+    expect(follower.read()).toEqual([{ file: "d1", events: [{ heartbeat: 1 }] }]);
+    appendFileSync(path.join(dir, "d1.jsonl"), 'ex":0,"pid":7,"at":2}\n');
+    appendFileSync(path.join(dir, "d2.jsonl"), '{"bye":3}\n{"heart');
+    expect(follower.read()).toEqual([
+      { file: "d1", events: [{ started: "e/run0", set: 1, index: 0, pid: 7, at: 2 }] },
+      { file: "d2", events: [{ bye: 3 }] },
+    ]);
+    // A file that grew by a torn line only: it is alive, with no complete event yet.
+    appendFileSync(path.join(dir, "d2.jsonl"), "beat");
+    expect(follower.read()).toEqual([{ file: "d2", events: [] }]);
+    expect(follower.read()).toEqual([]);
+    follower.close();
+  });
+});
+
+describe("the work directory", () => {
+  it("re-queues exactly the unended runs a dead drain claimed, and frees its host and slots", () => {
+    const work = new WorkDir(mkdtempSync(path.join(tmpdir(), "work-")));
+    const root = work.dir;
+    work.writeSet(
+      1,
+      [0, 1, 2, 3].map((index) => run(index, "true", root)),
+    );
+    const claims = path.join(root, "claims", "1");
+    for (const [index, drain] of [
+      [0, "x"],
+      [1, "x"],
+      [2, "y"],
+      [3, "x"],
+    ] as const)
+      writeFileSync(path.join(claims, String(index)), drain);
+    writeFileSync(path.join(root, "hosts", "h1"), JSON.stringify({ drain: "x", pid: 1 }));
+    writeFileSync(path.join(root, "hosts", "h2"), JSON.stringify({ drain: "y", pid: 2 }));
+    writeFileSync(path.join(root, "slots", "0"), "x");
+    writeFileSync(path.join(root, "slots", "1"), "y");
+    // Run 0 of x has ended: it stays x's.
+    expect(work.declareDead("x", "h1", 1, new Set([1, 2, 3]))).toEqual([1, 3]);
+    expect(readdirSync(claims).sort()).toEqual(["0", "1.lost-x", "2", "3.lost-x"]);
+    expect(readdirSync(path.join(root, "hosts"))).toEqual(["h2"]);
+    expect(readdirSync(path.join(root, "slots"))).toEqual(["1"]);
+    expect(readdirSync(path.join(root, "dead"))).toEqual(["x"]);
+    // A run withheld from the drains can no longer be claimed; one claimed already cannot be withheld.
+    expect(work.withhold(1, 1)).toBe(true);
+    expect(work.withhold(1, 2)).toBe(false);
+  });
+});
+
+describe("Drains on plain drain processes", () => {
+  const started: ResultPromise[] = [];
+  afterEach(async () => {
+    for (const drain of started) drain.kill("SIGKILL");
+    await Promise.allSettled(started);
+  });
+
+  it("declares a killed drain dead, re-queues its runs, and a new drain runs them: one end each", async () => {
+    const root = mkdtempSync(path.join(tmpdir(), "drains-"));
+    const workDir = path.join(root, "work");
+    const warnings: string[] = [];
+    const log = { info: () => {}, warn: (line: string) => warnings.push(line), debug: () => {} };
+    const hosts = ["h1", "h2"];
+    const drains = new Drains(
+      {
+        client: undefined as never, // no flow run is created: the API is never called
+        deploymentId: "",
+        uiUrl: "",
+        failure: () => undefined,
+        serving: () => true,
+        // In place of a flow run, a plain drain process on the next "host".
+        ensureDrains: async (view) => {
+          // One at a time: none while one serves or one started has not said hello yet.
+          if (view.live.length > 0 || drains.known.length < started.length || started.length >= hosts.length)
+            return;
+          const host = hosts[started.length] as string;
+          started.push(
+            execa("python3", [PLAIN_DRAIN, workDir, "2", "0", "0", "test"], {
+              env: {
+                PYTHONPATH: `${CORE_PYTHON_DIR}:${FLOW_DIR}`,
+                SIERRA_DRAIN_HOSTNAME: host,
+                PYTHONDONTWRITEBYTECODE: "1",
+              },
+              reject: false,
+            }),
+          );
+        },
+        pickup: { seconds: 60, error: "no drain" },
+      },
+      {
+        workDir,
+        executionId: "test",
+        jobs: 2,
+        totalJobs: 0,
+        killGrace: 1,
+        strict: false,
+        drainTimeout: 3,
+        log,
+      },
+    );
+    const runs = [0, 1, 2, 3].map((index) => run(index, `sleep 3; echo $SIERRA_RUN >> ${root}/ran`, root));
+    const ended = new Map<string, RunOutcome>();
+    const ctx = {
+      log,
+      signal: new AbortController().signal,
+      runStarted: () => {},
+      runEnded: (r: Run, outcome: RunOutcome) => {
+        expect(ended.has(r.id)).toBe(false);
+        ended.set(r.id, outcome);
+      },
+    } as unknown as ExecuteContext<unknown, unknown>;
+    const executing = drains.executeSet(runs, ctx);
+    // Kill the first drain as soon as its first two runs have started.
+    const events = path.join(workDir, "events");
+    for (;;) {
+      const [file] = readdirSync(events);
+      if (file && (readFileSync(path.join(events, file), "utf8").match(/"started"/g) ?? []).length === 2)
+        break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    started[0]?.kill("SIGKILL");
+    await executing;
+    await drains.finish();
+    expect([...ended.values()].map((outcome) => [outcome.exitCode, outcome.host])).toEqual(
+      Array.from({ length: 4 }, () => [0, "h2"]),
+    );
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^drain h1-\d+-\w+ on host h1 wrote nothing for 3s: declared dead; its runs e\/run0, e\/run1 go to another drain$/,
+      ),
+    ]);
+    // The killed drain's runs were stopped by its watchdog before they wrote to `ran`.
+    expect(readFileSync(path.join(root, "ran"), "utf8").trim().split("\n").sort()).toEqual([
+      "0",
+      "1",
+      "2",
+      "3",
+    ]);
+    expect((await started[1])?.stdout).toMatch(/"how": "completed"/);
+  }, 60_000);
+});
