@@ -36,7 +36,8 @@ beforeAll(async () => {
   delete process.env.SIERRA_TEST_SUITE;
   try {
     cluster = await startPrefectTestCluster({ hosts: 3, python });
-    for (const host of cluster.hosts) workers.set(host.name, (await cluster.startWorker(host, { pool: POOL })).pid);
+    for (const host of cluster.hosts)
+      workers.set(host.name, (await cluster.startWorker(host, { pool: POOL })).pid);
   } finally {
     process.env.SIERRA_TEST_SUITE = suite;
   }
@@ -101,7 +102,10 @@ const untilEveryHost = (then: string) => untilHosts(3, then);
 describe("prefect.server on a shared server with workers on 3 hosts", () => {
   it("spreads the runs over every host, at most N on each, records the host; a failed run exits 1; resume re-runs it", async () => {
     const root = makeBatch({
-      a: [...Array.from({ length: 11 }, () => untilEveryHost("sleep 1")), 'test -f "$SIERRA_BATCH_ROOT/fixed"'],
+      a: [
+        ...Array.from({ length: 11 }, () => untilEveryHost("sleep 1")),
+        'test -f "$SIERRA_BATCH_ROOT/fixed"',
+      ],
       b: ["echo out-$SIERRA_EXP-$SIERRA_RUN; hostname"],
     });
     const marker = newMarker();
@@ -138,7 +142,9 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     const root = makeBatch({ a: Array.from({ length: 12 }, () => untilHosts(2, timedSleep(2))) });
     const result = await batch(root, ["--exec-jobs-per-node", "2", "--total-jobs", "3"]);
     expect(result.exitCode, result.stderr).toBe(0);
-    const intervals = Array.from({ length: 12 }, (_, i) => intervalOf(path.join(root, "scratch/a", `run${i}`, "stdout")));
+    const intervals = Array.from({ length: 12 }, (_, i) =>
+      intervalOf(path.join(root, "scratch/a", `run${i}`, "stdout")),
+    );
     expect(maxOverlap(intervals)).toBe(3);
     expect(new Set(readRecords(root).map((record) => record.host)).size).toBeGreaterThan(1);
   }, 600_000);
@@ -209,7 +215,7 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
   }, 900_000);
 
   it("refused, missing or leaked credentials: status 2 and one line, the secret never shown or stored", async () => {
-    const root = makeBatch({ a: ["env > \"$SIERRA_BATCH_ROOT/env\""] });
+    const root = makeBatch({ a: ['env > "$SIERRA_BATCH_ROOT/env"'] });
     const wrong = "sierra:not-the-password-d41d8c";
     for (const verbose of [[], ["--verbose"]]) {
       const refused = await batch(root, verbose, { env: { PREFECT_API_AUTH_STRING: wrong } });
@@ -231,7 +237,9 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     expect(ok.exitCode, ok.stderr).toBe(0);
     const secret = cluster.authString.split(":")[1] as string;
     expect(ok.stderr + ok.stdout).not.toContain(secret);
-    const files = readdirSync(root, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+    const files = readdirSync(root, { recursive: true, withFileTypes: true }).filter((entry) =>
+      entry.isFile(),
+    );
     for (const file of files) {
       expect(readFileSync(path.join(file.parentPath, file.name), "utf8"), file.name).not.toContain(secret);
     }
@@ -240,7 +248,9 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     expect(env).not.toMatch(/^PREFECT_API_AUTH_STRING=/m);
     const runs = await flowRunsOf(executionOf(root));
     expect(JSON.stringify(runs)).not.toContain(secret);
-    expect(existsSync(path.join(root, "scratch/.prefect-server", executionOf(root), "caller-env.json"))).toBe(false);
+    expect(existsSync(path.join(root, "scratch/.prefect-server", executionOf(root), "caller-env.json"))).toBe(
+      false,
+    );
   }, 600_000);
 
   // Last: the dead host's worker stays registered as online for a while.
@@ -249,7 +259,11 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     const marker = newMarker();
     const cli = batch(root, ["--exec-jobs-per-node", "2", "--drain-timeout", "6"], { marker });
     const victim = cluster.hosts[1] as PrefectTestCluster["hosts"][number];
-    await waitFor(() => existsSync(path.join(root, `host-${victim.name}`)), "a run on the victim host", 300_000);
+    await waitFor(
+      () => existsSync(path.join(root, `host-${victim.name}`)),
+      "a run on the victim host",
+      300_000,
+    );
     await waitFor(
       () => commandsWith(marker).filter((command) => command === "sleep 6").length >= 6,
       "6 runs on 3 hosts",

@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "nod
 import os from "node:os";
 import path from "node:path";
 import { CORE_PYTHON_DIR, defineExecEnv, type ExecEnv, guardBatch, SierraError } from "@sierra-exec/core";
-import { deploymentPayload, Drains, FLOW_DIR, FLOW_NAME, must } from "@sierra-exec/prefect3";
+import { Drains, deploymentPayload, FLOW_DIR, FLOW_NAME, must } from "@sierra-exec/prefect3";
 import { credentialsOf } from "./credentials.js";
 import { callerEnvFileContent, deploymentName, engineEnv, jobVariables, uiUrlOf } from "./decisions.js";
 import { prefectServerOptionsSchema } from "./options.js";
