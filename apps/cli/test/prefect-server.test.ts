@@ -4,7 +4,7 @@
 // One cluster for the file; each test is a batch (or two) on it.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { RunRecord } from "@sierra-exec/core";
+import { markedProcesses, type RunRecord } from "@sierra-exec/core";
 import { findPrefect } from "@sierra-exec/prefect3";
 import { type PrefectTestCluster, startPrefectTestCluster } from "@sierra-exec/prefect3/test-cluster";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -83,15 +83,22 @@ async function flowRunsOf(executionId: string): Promise<{ name: string; state_ty
   return (await response.json()) as { name: string; state_type: string }[];
 }
 
-/** Nothing of the batch on any host: its runs are gone, and each host runs only its worker. */
-async function nothingLeft(marker: string) {
+/**
+ * Nothing of the batch on any host: no run (they carry the test's marker), no drain engine or
+ * drain watchdog (they carry the file of the batch's caller environment in theirs).
+ */
+async function nothingLeft(marker: string, root: string) {
   expect(commandsWith(marker)).toEqual([]);
+  const files = readdirSync(path.join(root, "scratch/.prefect-server")).map((execution) =>
+    path.join(root, "scratch/.prefect-server", execution, "caller-env.json"),
+  );
   // The drains' engines end once they have stopped their runs and said so.
   await waitFor(
-    () => cluster.hosts.every((host) => host.pids().every((pid) => pid === workers.get(host.name))),
-    "every host to run its worker only",
+    () => files.every((file) => markedProcesses("SIERRA_RESTORE_ENV_FILE", file).length === 0),
+    "the batch's drains to end",
     60_000,
   );
+  for (const host of cluster.hosts) expect(host.pids()).toContain(workers.get(host.name));
 }
 
 /** A run that waits (at most 120 s) until runs have started on `hosts` hosts, so that they all take part. */
@@ -111,7 +118,7 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     const marker = newMarker();
     const first = await batch(root, ["--exec-jobs-per-node", "2"], { marker });
     expect(first.exitCode, first.stderr).toBe(1);
-    await nothingLeft(marker);
+    await nothingLeft(marker, root);
 
     const records = readRecords(root);
     expect(records).toHaveLength(13);
@@ -134,7 +141,7 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     const all = readRecords(root);
     expect(all).toHaveLength(14);
     expect(all[13]).toMatchObject({ exp: "a", run: 11, exitCode: 0, attempt: 2 });
-    await nothingLeft(marker);
+    await nothingLeft(marker, root);
   }, 900_000);
 
   it("--total-jobs N: exactly N runs at once over all hosts, measured from the runs' own clocks", async () => {
@@ -160,7 +167,7 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     const marker = newMarker();
     const result = await batch(root, ["--exec-jobs-per-node", "2", "--exec-strict"], { marker });
     expect(result.exitCode, result.stderr).toBe(1);
-    await nothingLeft(marker);
+    await nothingLeft(marker, root);
     const records = readRecords(root);
     expect(records).toHaveLength(6);
     expect(records.find((record) => record.run === 5)).toMatchObject({ exitCode: 7 });
@@ -182,12 +189,41 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     const result = await cli;
     expect(result.exitCode, result.stderr).toBe(130);
     expect(processesWith(marker)).toEqual([]);
-    await nothingLeft(marker);
+    await nothingLeft(marker, root);
+    await waitFor(
+      () => cluster.hosts.every((host) => host.pids().every((pid) => pid === workers.get(host.name))),
+      "every host to run its worker only",
+      60_000,
+    );
     const records = readRecords(root);
     expect(records).toHaveLength(6);
     for (const record of records) expect(record.signal).toBe("SIGKILL");
     expect(new Set(records.map((record) => record.host)).size).toBe(3);
     for (const flowRun of await flowRunsOf(executionOf(root))) expect(flowRun.state_type).not.toBe("RUNNING");
+  }, 600_000);
+
+  it("a CLI killed with SIGKILL: its watchdog stops the drains, which stop their runs on every host", async () => {
+    const root = makeBatch({ a: Array.from({ length: 8 }, () => untilEveryHost("sleep 300")) });
+    const marker = newMarker();
+    const cli = batch(root, ["--exec-jobs-per-node", "2"], { marker });
+    await waitFor(
+      () => commandsWith(marker).filter((command) => command === "sleep 300").length === 6,
+      "6 runs on 3 hosts to start",
+      300_000,
+    );
+    cli.kill("SIGKILL");
+    await cli;
+    await waitFor(() => commandsWith(marker).length === 0, "the runs on every host to be stopped", 60_000);
+    await nothingLeft(marker, root);
+    // Each drain saw the stop file and ended its flow run (one a worker took late sees it at once).
+    const ended = async () =>
+      (await flowRunsOf(executionOf(root))).every((flowRun) =>
+        ["CANCELLED", "COMPLETED", "FAILED"].includes(flowRun.state_type),
+      );
+    for (let waited = 0; !(await ended()); waited += 1000) {
+      if (waited > 60_000) throw new Error("the drains' flow runs did not end after the stop file");
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
   }, 600_000);
 
   it("two batches at once (two users' on one server): both run, and one's SIGINT leaves the other's flow runs alone", async () => {
@@ -211,7 +247,7 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     for (const flowRun of mine) expect(flowRun.name.startsWith(executionOf(one))).toBe(true);
     expect(mine.map((flowRun) => flowRun.state_type)).not.toContain("CANCELLED");
     expect(mine.map((flowRun) => flowRun.state_type)).not.toContain("CANCELLING");
-    await nothingLeft(otherMarker);
+    await nothingLeft(otherMarker, other);
   }, 900_000);
 
   it("refused, missing or leaked credentials: status 2 and one line, the secret never shown or stored", async () => {
@@ -221,7 +257,7 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
       const refused = await batch(root, verbose, { env: { PREFECT_API_AUTH_STRING: wrong } });
       expect(refused.exitCode).toBe(2);
       expect(refused.stderr).toMatch(
-        /^error: the Prefect server at http:\S+ refused the credentials from PREFECT_API_AUTH_STRING: set PREFECT_API_AUTH_STRING/m,
+        /^sierra: error: the Prefect server at http:\S+ refused the credentials from PREFECT_API_AUTH_STRING: set PREFECT_API_AUTH_STRING/m,
       );
       if (verbose.length === 0) expect(refused.stderr.trim().split("\n")).toHaveLength(1);
       expect(refused.stderr + refused.stdout).not.toContain("not-the-password");
@@ -230,7 +266,9 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
       env: { PREFECT_API_URL: undefined },
     });
     expect(missing.exitCode).toBe(2);
-    expect(missing.stderr.trim()).toMatch(/^error: no Prefect server given: pass --prefect-api-url URL/);
+    expect(missing.stderr.trim()).toMatch(
+      /^sierra: error: no Prefect server given: pass --prefect-api-url URL/,
+    );
 
     // A batch that runs: the secret is in no output, file of the batch root, or flow-run parameter.
     const ok = await batch(root, ["--verbose"]);

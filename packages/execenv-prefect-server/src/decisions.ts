@@ -76,7 +76,7 @@ export interface DrainCensus {
 }
 
 /** Bounces allowed per online worker before the batch stops asking for more hosts. */
-export const BOUNCE_BUDGET_PER_WORKER = 3;
+export const BOUNCE_BUDGET_PER_WORKER = 5;
 
 /**
  * How many drains to create now. At the start one per online worker (at least one: a worker
