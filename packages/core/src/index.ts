@@ -58,7 +58,7 @@ export {
 } from "./helper-process.js";
 export { callerRestore, type Isolation, isolatedEnv, RESTORE_ENV, RESTORE_ENV_FILE } from "./isolated-env.js";
 export { type LoadExecEnvSettings, loadExecEnv } from "./load-execenv.js";
-export { markedProcesses, stopMarkedProcesses } from "./marked-processes.js";
+export { killMarkedOnExit, markedProcesses, stopMarkedProcesses } from "./marked-processes.js";
 export {
   describeOptions,
   type OptionDescriptor,

@@ -3,6 +3,7 @@
 // (servers, workers, engines, runs in their own sessions). The environment scanned is the
 // one a process started with, which its children inherit.
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { onExit } from "signal-exit";
 import { terminate } from "./process-group.js";
 
 const netns = (pid: number | "self") => {
@@ -69,4 +70,22 @@ export async function stopMarkedProcesses(
     signal: "SIGTERM",
   });
   return found ?? [];
+}
+
+/**
+ * Until the returned function is called: when this process exits or gets SIGTERM or SIGINT
+ * (signal-exit's hook), kill -9 every process marked `name=value`, then run `also`. For test
+ * clusters and the like, whose own stop() never runs then. SIGKILL of this process escapes it.
+ */
+export function killMarkedOnExit(name: string, value: string, also: () => void = () => {}): () => void {
+  return onExit(() => {
+    for (const pid of markedProcesses(name, value)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }
+    also();
+  });
 }

@@ -1,9 +1,15 @@
-// Finding processes by an environment marker, and stopping them, including one that ignores TERM.
+// Finding processes by an environment marker, and stopping them, including one that ignores TERM;
+// killing them when the process that made them ends before it could stop them.
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { markedProcesses, stopMarkedProcesses } from "../src/marked-processes.js";
+
+const DIST = new URL("../dist/index.js", import.meta.url).pathname;
 
 describe("marked processes", () => {
   it("finds the processes carrying the marker, in other sessions too, and stops them", async () => {
@@ -23,5 +29,54 @@ describe("marked processes", () => {
     expect(stopped.length).toBe(3); // sleep, bash and its sleep
     expect(markedProcesses("TEST_MARK", marker)).toEqual([]);
     other.kill("SIGKILL");
+  });
+});
+
+describe("killMarkedOnExit", () => {
+  /** A node process that starts a marked sleep that ignores TERM, arms the hook, then does `then`. */
+  const child = (marker: string, flag: string, then: string) =>
+    spawn(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `import { spawn } from "node:child_process";
+         import { writeFileSync } from "node:fs";
+         import { killMarkedOnExit } from ${JSON.stringify(DIST)};
+         spawn("bash", ["-c", "trap '' TERM; sleep 300"], { env: { ...process.env, TEST_MARK: ${JSON.stringify(marker)} }, detached: true, stdio: "ignore" }).unref();
+         const remove = killMarkedOnExit("TEST_MARK", ${JSON.stringify(marker)}, () => writeFileSync(${JSON.stringify(flag)}, ""));
+         ${then}`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+  const dir = mkdtempSync(path.join(tmpdir(), "kill-marked-on-exit-"));
+
+  it.each(["SIGTERM", "SIGINT"] as const)(
+    "kills the marked processes when the process gets %s",
+    async (signal) => {
+      const marker = randomUUID();
+      const flag = path.join(dir, signal);
+      const maker = child(marker, flag, "console.log('ready'); setInterval(() => {}, 1000);");
+      const ended = new Promise((resolve) => maker.on("exit", (_code, how) => resolve(how)));
+      await new Promise((resolve) => maker.stdout.once("data", resolve));
+      expect(markedProcesses("TEST_MARK", marker).length).toBeGreaterThan(0);
+      maker.kill(signal);
+      expect(await ended).toBe(signal); // the signal still ends it
+      expect(markedProcesses("TEST_MARK", marker)).toEqual([]);
+      expect(existsSync(flag)).toBe(true);
+    },
+  );
+
+  it("kills them on a plain exit, and not once removed", async () => {
+    const ended = (maker: ReturnType<typeof child>) => new Promise((resolve) => maker.on("exit", resolve));
+    const marker = randomUUID();
+    await ended(child(marker, path.join(dir, "exit"), "process.exit(0);"));
+    expect(markedProcesses("TEST_MARK", marker)).toEqual([]);
+    expect(existsSync(path.join(dir, "exit"))).toBe(true);
+    const kept = randomUUID();
+    await ended(child(kept, path.join(dir, "removed"), "remove(); process.exit(0);"));
+    expect(markedProcesses("TEST_MARK", kept).length).toBeGreaterThan(0);
+    expect(existsSync(path.join(dir, "removed"))).toBe(false);
+    await stopMarkedProcesses("TEST_MARK", kept, { graceMs: 100 });
   });
 });

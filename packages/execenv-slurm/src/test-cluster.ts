@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { markedProcesses, spawnGroup, stopMarkedProcesses } from "@sierra-exec/core";
+import { killMarkedOnExit, markedProcesses, spawnGroup, stopMarkedProcesses } from "@sierra-exec/core";
 import { execa } from "execa";
 import getPort from "get-port";
 
@@ -109,7 +109,10 @@ export async function startTestCluster(settings: TestClusterSettings = {}): Prom
   const env = { PATH: searchPath, HOME: dir, SLURM_CONF: conf, [MARKER]: dir };
   const start = (file: string, args: string[]) =>
     spawnGroup(file, args, { env, extendEnv: false, stdio: "ignore", buffer: false });
+  // A test process that exits or is TERMed before stop(): kill -9 the daemons, remove the directory.
+  const removeHook = killMarkedOnExit(MARKER, dir, () => rmSync(dir, { recursive: true, force: true }));
   const stop = async () => {
+    removeHook();
     const ids = await execa("squeue", ["-h", "-o", "%A"], { env, reject: false });
     const jobs = ids.stdout.split("\n").filter(Boolean);
     if (jobs.length > 0) await execa("scancel", jobs, { env, reject: false });

@@ -4,7 +4,7 @@
 // must reach listens on the bridge address, as it would on a real network.
 import { execFileSync } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HelperProcess, lastLine } from "@sierra-exec/core";
@@ -137,6 +137,59 @@ function signalAll(pids: number[], signal: NodeJS.Signals): void {
   }
 }
 
+/** The names of harness `id`'s links and namespaces (a host's name is its namespace's). */
+function namesOf(id: string, count: number) {
+  const index = Array.from({ length: count }, (_, at) => at + 1);
+  return {
+    bridge: `${id}-br`,
+    hosts: index.map((n) => `${id}-h${n}`),
+    veths: index.map((n) => `${id}-v${n}`),
+  };
+}
+
+/** What makes a process unique over time: its pid and its start time (/proc/<pid>/stat). */
+function processIdentity(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return `${pid}:${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Kills every process of harness `id` and deletes its namespaces, veths and bridge; synchronous. */
+function teardown(program: string, id: string, count: number): void {
+  const { bridge, hosts, veths } = namesOf(id, count);
+  for (const host of hosts) killNetns(program, host);
+  // -force: go on past what is already gone (a half-made harness, a second stop).
+  const lines = [
+    ...hosts.map((host, at) => `link del ${veths[at]}\nnetns del ${host}`),
+    `link del ${bridge}`,
+  ];
+  try {
+    execFileSync(program, ["-force", "-batch", "-"], {
+      input: `${lines.join("\n")}\n`,
+      stdio: ["pipe", "ignore", "ignore"],
+    });
+  } catch {
+    // ip says which lines failed: those were gone already
+  }
+}
+
+/**
+ * Tears down the harnesses whose test process is gone without its exit hook (kill -9): each
+ * bridge's alias names its owner (`sierra-test-hosts <pid>:<start time> <count>`).
+ */
+function sweepOrphans(program: string): void {
+  const links = ip(program, ["-o", "link", "show", "type", "bridge"]);
+  for (const [, id, owner, count] of links.matchAll(
+    /: (sx[0-9a-f]{4})-br[:@].*?alias sierra-test-hosts (\d+:\d+) (\d+)/g,
+  )) {
+    if (processIdentity(Number((owner as string).split(":")[0])) !== owner)
+      teardown(program, id as string, Number(count));
+  }
+}
+
 /** kill -9 of everything in `netns` until none is left (or 5 s: a process stuck in the kernel). */
 function killNetns(program: string, netns: string): void {
   const deadline = Date.now() + 5000;
@@ -157,34 +210,16 @@ export async function startTestHosts({ count }: { count: number }): Promise<Test
   if (process.getuid?.() !== 0) fail("they need root (network namespaces, a bridge): run the tests as root");
   const program = findProgram("ip", "install iproute2 (apt-get install iproute2)");
   const unshare = findProgram("unshare", "install util-linux (apt-get install util-linux)");
+  sweepOrphans(program);
   const taken = ip(program, ["-o", "link"]) + ip(program, ["netns", "list"]);
   let id = "";
   do id = `sx${randomBytes(2).toString("hex")}`;
   while (taken.includes(id));
   const subnet = freeSubnet(program);
-  const bridge = `${id}-br`;
-  const names = Array.from({ length: count }, (_, index) => `${id}-h${index + 1}`);
-  const veth = (index: number) => `${id}-v${index + 1}`;
-
+  const { bridge, hosts: names, veths } = namesOf(id, count);
   let stopped = false;
-  const teardown = () => {
-    for (const name of names) killNetns(program, name);
-    // -force: go on past what is already gone (a half-made harness, a second stop).
-    const lines = [
-      ...names.map((name, index) => `link del ${veth(index)}\nnetns del ${name}`),
-      `link del ${bridge}`,
-    ];
-    try {
-      execFileSync(program, ["-force", "-batch", "-"], {
-        input: `${lines.join("\n")}\n`,
-        stdio: ["pipe", "ignore", "ignore"],
-      });
-    } catch {
-      // ip says which lines failed: those were gone already
-    }
-  };
   const removeHook = onExit(() => {
-    if (!stopped) teardown();
+    if (!stopped) teardown(program, id, count);
   });
   const stop = async () => {
     if (stopped) return;
@@ -195,7 +230,7 @@ export async function startTestHosts({ count }: { count: number }): Promise<Test
     signalAll(pids(), "SIGTERM");
     const deadline = Date.now() + 2000;
     while (pids().length > 0 && Date.now() < deadline) await sleep(50);
-    teardown();
+    teardown(program, id, count);
   };
 
   try {
@@ -205,11 +240,12 @@ export async function startTestHosts({ count }: { count: number }): Promise<Test
       [
         `link add ${bridge} type bridge`,
         `addr add ${subnet}.1/24 dev ${bridge}`,
+        `link set ${bridge} alias "sierra-test-hosts ${processIdentity(process.pid)} ${count}"`,
         `link set ${bridge} up`,
         ...names.flatMap((name, index) => [
           `netns add ${name}`,
-          `link add ${veth(index)} type veth peer name eth0 netns ${name}`,
-          `link set ${veth(index)} master ${bridge} up`,
+          `link add ${veths[index]} type veth peer name eth0 netns ${name}`,
+          `link set ${veths[index]} master ${bridge} up`,
         ]),
         "",
       ].join("\n"),

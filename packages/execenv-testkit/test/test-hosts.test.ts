@@ -53,6 +53,29 @@ function leftovers(id: string): string[] {
   return shown.split("\n").filter((line) => line.includes(id));
 }
 
+/** A node process (a test process of its own) that starts 2 hosts with a sleeper on each. */
+async function childWithHosts() {
+  const script = `
+    import { startTestHosts } from ${JSON.stringify(DIST)};
+    const harness = await startTestHosts({ count: 2 });
+    for (const host of harness.hosts) await host.start("a sleeper", "sleep", ["1000"], { logFile: "/dev/null" });
+    console.log(JSON.stringify({ id: harness.hosts[0].name.split("-")[0], pids: harness.hosts.flatMap((h) => h.pids()) }));
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const ended = new Promise<NodeJS.Signals | null>((resolve) =>
+    child.on("exit", (_code, how) => resolve(how)),
+  );
+  let out = "";
+  child.stdout.on("data", (chunk) => {
+    out += chunk;
+  });
+  const started = await waitFor(() => out.includes("\n") && JSON.parse(out), "the child's hosts", 15_000);
+  return { child, ended, ...(started as { id: string; pids: number[] }) };
+}
+
 const idOf = (hosts: TestHosts) => (hosts.hosts[0] as TestHost).name.split("-")[0] as string;
 
 describe("test hosts", () => {
@@ -185,30 +208,44 @@ describe("test hosts", () => {
   });
 
   it.each(["SIGTERM", "SIGINT"] as const)("a test process that gets %s leaves nothing", async (signal) => {
-    const script = `
-      import { startTestHosts } from ${JSON.stringify(DIST)};
-      const harness = await startTestHosts({ count: 2 });
-      for (const host of harness.hosts) await host.start("a sleeper", "sleep", ["1000"], { logFile: "/dev/null" });
-      console.log(JSON.stringify({ id: harness.hosts[0].name.split("-")[0], pids: harness.hosts.flatMap((h) => h.pids()) }));
-      setInterval(() => {}, 1000);
-    `;
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    const ended = new Promise<NodeJS.Signals | null>((resolve) =>
-      child.on("exit", (_code, how) => resolve(how)),
-    );
-    let out = "";
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-    });
-    const started = await waitFor(() => out.includes("\n") && JSON.parse(out), "the child's hosts", 15_000);
-    const { id, pids } = started as { id: string; pids: number[] };
+    const { child, ended, id, pids } = await childWithHosts();
     expect(pids.length).toBe(2);
     expect(leftovers(id).length).toBeGreaterThan(0);
     child.kill(signal);
     expect(await ended).toBe(signal); // the hook cleans up, then the signal ends it as usual
     expect(leftovers(id)).toEqual([]);
     expect(pids.filter(alive)).toEqual([]);
+  });
+
+  it("a harness whose test process was killed with -9 is torn down by the next one", async () => {
+    const { child, ended, id, pids } = await childWithHosts();
+    child.kill("SIGKILL");
+    await ended;
+    expect(pids.filter(alive).length).toBe(2); // nothing could clean up
+    const next = await startTestHosts({ count: 1 });
+    try {
+      expect(leftovers(id)).toEqual([]);
+      expect(pids.filter(alive)).toEqual([]);
+      expect(leftovers(idOf(harness)).length).toBeGreaterThan(0); // a live owner's harness stays
+    } finally {
+      await next.stop();
+    }
+  });
+
+  it("refuses in one line when it cannot make hosts (not root)", () => {
+    const script = `import { startTestHosts } from ${JSON.stringify(DIST)};
+      await startTestHosts({ count: 1 }).catch((error) => console.log(error.message));`;
+    const nobody = [
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      process.execPath,
+      "--input-type=module",
+      "-e",
+      script,
+    ];
+    expect(execFileSync("setpriv", nobody, { encoding: "utf8" })).toBe(
+      "test hosts: they need root (network namespaces, a bridge): run the tests as root\n",
+    );
   });
 });

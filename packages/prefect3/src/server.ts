@@ -1,5 +1,6 @@
 // The batch's own Prefect server: its database and PREFECT_HOME in the batch's scratch area,
-// a free loopback port (or one on the address given), its own process group; ready once /api/health then /api/ready answer.
+// a free loopback port (or one on the address given), its own process group; ready once
+// /api/health then /api/ready answer.
 // A server that dies mid-batch is started again on the same database and port, so that the
 // flow run (whose engine retries its API calls) and the worker carry on.
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
@@ -63,6 +64,9 @@ async function ready(apiUrl: string): Promise<boolean> {
 const authEnv = (authString: string | undefined): Record<string, string> =>
   authString ? { PREFECT_API_AUTH_STRING: authString } : {};
 
+/** Where a batch's own server listens unless told otherwise. */
+const LOOPBACK = "127.0.0.1";
+
 const FIX = "pass --prefect-python PATH with a working Prefect, or leave it out to use a managed one";
 
 export class PrefectServer {
@@ -79,7 +83,7 @@ export class PrefectServer {
   }
 
   get host(): string {
-    return this.settings.host ?? "127.0.0.1";
+    return this.settings.host ?? LOOPBACK;
   }
 
   get url(): string {
@@ -101,7 +105,7 @@ export class PrefectServer {
 
   /** Starts the server on a fresh copy of the template database; resolves once it is ready. */
   static async start(settings: ServerSettings): Promise<PrefectServer> {
-    const { dir, host = "127.0.0.1" } = settings;
+    const { dir, host = LOOPBACK } = settings;
     mkdirSync(path.join(dir, "home"), { recursive: true });
     const database = path.join(dir, "prefect.db");
     copyFileSync(settings.templateDatabase, database);
@@ -142,7 +146,7 @@ export class PrefectServer {
   }
 
   private static async spawn(settings: ServerSettings, isolation: IsolationSettings, port: number) {
-    const host = settings.host ?? "127.0.0.1";
+    const host = settings.host ?? LOOPBACK;
     const args = ["server", "start", "--host", host, "--port", String(port), "--analytics-off"];
     const log = path.join(settings.dir, "server.log");
     const started = await startPrefect("the Prefect server", settings.python, args, log, {

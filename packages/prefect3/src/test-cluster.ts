@@ -10,11 +10,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import {
   EXECUTION_MARKER,
   type HelperProcess,
-  markedProcesses,
+  killMarkedOnExit,
   stopMarkedProcesses,
 } from "@sierra-exec/core";
 import { startTestHosts, type TestHost } from "@sierra-exec/execenv-testkit/test-hosts";
-import { onExit } from "signal-exit";
 import { prefectVersion, templateDatabase } from "./prefect-install.js";
 import { PrefectServer } from "./server.js";
 
@@ -77,16 +76,9 @@ export async function startPrefectTestCluster(options: {
   const executionId = `prefect-test-cluster-${path.basename(dir)}`;
   const authString = auth ? `sierra:${randomBytes(12).toString("hex")}` : "";
   // The server lives outside the hosts: on exit before stop(), kill it as the hosts' hook kills theirs.
-  const removeHook = onExit(() => {
-    for (const pid of markedProcesses(EXECUTION_MARKER, executionId)) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // gone already
-      }
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const removeHook = killMarkedOnExit(EXECUTION_MARKER, executionId, () =>
+    rmSync(dir, { recursive: true, force: true }),
+  );
   const started: HelperProcess[] = [];
   let stopped = false;
   const stop = async () => {

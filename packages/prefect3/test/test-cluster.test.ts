@@ -1,6 +1,7 @@
 // The Prefect test cluster, real: a server on the test hosts' bridge address with basic
 // auth, a process worker on each of 3 hosts, and nothing left after stop().
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { type HelperProcess, markedProcesses } from "@sierra-exec/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findPrefect } from "../src/prefect-install.js";
@@ -27,7 +28,11 @@ describe("a Prefect test cluster", () => {
     await expect(fetch(`http://127.0.0.1:${port}/api/health`)).rejects.toThrow();
     // Started at once, as a lab's hosts would: the first ones make the pool.
     workers.push(
-      ...(await Promise.all(cluster.hosts.map((host) => cluster.startWorker(host, { pool: "sierra-pool" })))),
+      ...(await Promise.all(
+        cluster.hosts.map((host) =>
+          cluster.startWorker(host, { pool: "sierra-pool", env: { TEST_WORKER: host.name } }),
+        ),
+      )),
     );
     const response = await fetch(`${cluster.apiUrl}/work_pools/sierra-pool/workers/filter`, {
       method: "POST",
@@ -39,7 +44,9 @@ describe("a Prefect test cluster", () => {
       cluster.hosts.map((host) => `${host.name} ONLINE`).sort(),
     );
     for (const [index, host] of cluster.hosts.entries()) {
-      expect(host.pids()).toContain(workers[index]?.pid);
+      const pid = workers[index]?.pid as number;
+      expect(host.pids()).toContain(pid);
+      expect(readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")).toContain(`TEST_WORKER=${host.name}`);
     }
   });
 
