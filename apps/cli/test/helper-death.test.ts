@@ -3,7 +3,7 @@
 // batch goes on after a restart, or ends quickly with one line that quotes what died.
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { commandLine } from "@sierra-exec/execenv-testkit";
@@ -25,6 +25,21 @@ async function helperPid(marker: string, pattern: RegExp, what: string): Promise
   );
   return pid as number;
 }
+
+/** The CLI on `root` with the per-exp paradigm, 2 jobs at once. */
+const perExp = (execenv: string, root: string, marker: string) =>
+  sierra(
+    [
+      `--execenv=${execenv}`,
+      "--batch-root",
+      root,
+      "--exec-jobs-per-node",
+      "2",
+      "--exec-parallelism-paradigm",
+      "per-exp",
+    ],
+    { marker, ...LONG },
+  );
 
 /** Each run appends its id to `ran`: a run executed twice shows up twice. */
 const counted = (command: string) => `echo "$SIERRA_EXP/$SIERRA_RUN" >> "$SIERRA_BATCH_ROOT/ran"; ${command}`;
@@ -140,6 +155,39 @@ describe("a helper process that dies mid-batch", () => {
     }
   }, 900_000);
 
+  it("prefect.localserver: kill -9 of its drain's engine: the drain's watchdog stops its runs, a new drain runs them again", async () => {
+    const root = makeBatch({
+      a: Array.from({ length: 4 }, () => counted("sleep 3")),
+      b: Array.from({ length: 2 }, () => counted("true")),
+    });
+    const marker = newMarker();
+    const cli = perExp("prefect.localserver", root, marker);
+    await waitFor(
+      () => existsSync(path.join(root, "ran")) && ranLines(root).length === 2,
+      "the first two runs",
+      300_000,
+    );
+    const engine = await helperPid(marker, /prefect\.engine/, "the drain's engine");
+    process.kill(engine, "SIGKILL");
+    const result = await cli;
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `warning: drain ${hostname()}-${engine}-\\w+ on host ${hostname()} .*: declared dead; its runs a/run0, a/run1 go to another drain`,
+      ),
+    );
+    // One record per run, each a success of the second drain; the killed drain's two runs ran again.
+    const records = readRecords(root);
+    expect(records.map((record) => [record.exp, record.run, record.exitCode, record.host]).sort()).toEqual(
+      [0, 1, 2, 3]
+        .map((run) => ["a", run, 0, hostname()])
+        .concat([0, 1].map((run) => ["b", run, 0, hostname()])),
+    );
+    expect(ranLines(root)).toEqual(["a/0", "a/0", "a/1", "a/1", "a/2", "a/3", "b/0", "b/1"]);
+    expect(result.stderr).toMatch(/flow run sierra-[\w-]+\/2: Completed/);
+    expect(processesWith(marker)).toEqual([]);
+  }, 900_000);
+
   it.each([
     ["prefect.localserver", "worker", /prefect worker start/, "the Prefect worker"],
     ["prefect1.localagent", "agent", /prefect agent local start/, "the Prefect 1 agent"],
@@ -151,18 +199,7 @@ describe("a helper process that dies mid-batch", () => {
         b: Array.from({ length: 3 }, () => counted("true")),
       });
       const marker = newMarker();
-      const cli = sierra(
-        [
-          `--execenv=${execenv}`,
-          "--batch-root",
-          root,
-          "--exec-jobs-per-node",
-          "2",
-          "--exec-parallelism-paradigm",
-          "per-exp",
-        ],
-        { marker, ...LONG },
-      );
+      const cli = perExp(execenv, root, marker);
       const helper = await helperPid(marker, pattern, what);
       await waitFor(() => existsSync(path.join(root, "ran")), "the first run", 300_000);
       process.kill(helper, "SIGKILL");

@@ -80,7 +80,9 @@ export const drainParameters = (settings: Omit<DrainSettings, "log" | "drainTime
 });
 
 const POLL_MS = 50;
+/** How often the drain flow runs' states are read; at the end, once `done` is written, more often. */
 const STATES_EVERY_MS = 1000;
+const STATES_AT_END_MS = 200;
 /** After a cancel: force CANCELLED once the engine is gone (a run cancelled while its engine booted). */
 const FORCE_AFTER_MS = 5000;
 /** At the end, how long drains' flow runs may take to end after `done`. */
@@ -102,6 +104,7 @@ function engineAlive(infrastructurePid: string | null | undefined): boolean | un
 interface CreatedFlowRun {
   id: string;
   name: string;
+  createdAt: number;
   flowRun?: FlowRun;
   cancelledAt?: number;
 }
@@ -126,6 +129,8 @@ export class Drains {
   private reading: Promise<void> | undefined;
   private readAt = 0;
   private idleSince: number | undefined;
+  private statesEvery = STATES_EVERY_MS;
+  private anyStarted = false;
 
   constructor(
     private readonly backend: DrainBackend,
@@ -172,7 +177,7 @@ export class Drains {
       }),
       "creating a drain flow run",
     );
-    this.flowRuns.push({ id: created.id, name });
+    this.flowRuns.push({ id: created.id, name, createdAt: Date.now() });
     this.settings.log.info(`flow run ${name}: ${this.backend.uiUrl}/runs/flow-run/${created.id}`);
   }
 
@@ -208,21 +213,25 @@ export class Drains {
         await this.stop(reason?.kind ?? "stopped");
         return;
       }
-      if (this.backend.serving()) await this.backend.ensureDrains(this.view(), () => this.create());
-      this.failUnserved(open);
+      const consulted = this.backend.serving();
+      if (consulted) await this.backend.ensureDrains(this.view(), () => this.create());
+      this.failUnserved(open, consulted);
       await sleep(POLL_MS);
     }
   }
 
-  /** Runs that no drain will take (none is live or coming for the pickup time) end as failed. */
-  private failUnserved(open: OpenSet): void {
+  /**
+   * Runs that no drain will take end as failed: none is live or coming although the execenv was
+   * just asked for drains (`consulted`), or none has been live for the pickup time.
+   */
+  private failUnserved(open: OpenSet, consulted: boolean): void {
     const view = this.view();
     if (view.live.length > 0 || view.unstarted === 0) {
       this.idleSince = undefined;
       return;
     }
     this.idleSince ??= Date.now();
-    const lost = view.pending === 0 && this.flowRuns.length > 0;
+    const lost = consulted && view.pending === 0 && this.flowRuns.length > 0;
     if (!lost && Date.now() - this.idleSince < this.backend.pickup.seconds * 1000) return;
     const last = this.flowRuns.at(-1)?.flowRun;
     const error = lost
@@ -252,7 +261,7 @@ export class Drains {
         this.declareDead(drain, `wrote nothing for ${this.settings.drainTimeout}s`);
       }
     }
-    if (!this.reading && now - this.readAt > STATES_EVERY_MS && this.backend.serving()) this.readStates();
+    if (!this.reading && now - this.readAt > this.statesEvery && this.backend.serving()) this.readStates();
   }
 
   private dispatch(file: string, event: DrainEvent, now: number): void {
@@ -274,6 +283,12 @@ export class Drains {
     const open = this.current;
     if (!open) return;
     if ("started" in event && event.set === open.n && open.unended.has(event.index)) {
+      const createdAt = this.flowRuns.find((run) => run.id === drain.flowRun)?.createdAt;
+      if (!this.anyStarted && createdAt !== undefined) {
+        const pickup = (event.at * 1000 - createdAt) / 1000;
+        open.ctx.log.debug(`first run started ${pickup.toFixed(2)}s after the flow run was created`);
+      }
+      this.anyStarted = true;
       open.startedBy.set(event.index, drain.id);
       open.ctx.runStarted(open.runs[event.index] as Run, {
         pid: event.pid,
@@ -411,10 +426,16 @@ export class Drains {
     try {
       if (this.stopWritten || this.backend.failure()) return;
       this.work.writeDone();
-      const deadline = Date.now() + SETTLE_MS;
-      while (Date.now() < deadline && this.backend.serving()) {
+      this.statesEvery = STATES_AT_END_MS;
+      let deadline = Date.now() + SETTLE_MS;
+      for (;;) {
+        if (this.backend.failure()) return;
         this.poll();
-        if (this.flowRuns.every((run) => isTerminal(run.flowRun?.state_type))) break;
+        const serving = this.backend.serving();
+        if (serving && this.flowRuns.every((run) => isTerminal(run.flowRun?.state_type))) break;
+        // A server being started again (it may take a while on a busy machine) is waited for.
+        if (!serving) deadline = Math.max(deadline, Date.now() + SETTLE_MS);
+        if (Date.now() > deadline) break;
         await sleep(POLL_MS);
       }
       await this.reading;

@@ -85,6 +85,48 @@ describe("Drains on plain drain processes", () => {
     await Promise.allSettled(started);
   });
 
+  it("ends the runs no drain takes within the pickup time as failed, and no drain can take them later", async () => {
+    const root = mkdtempSync(path.join(tmpdir(), "drains-"));
+    const log = { info: () => {}, warn: () => {}, debug: () => {} };
+    const drains = new Drains(
+      {
+        client: undefined as never,
+        deploymentId: "",
+        uiUrl: "",
+        failure: () => undefined,
+        serving: () => true,
+        ensureDrains: async () => {},
+        pickup: { seconds: 1, error: "no worker of pool p took the batch's flow run within 1 s" },
+      },
+      {
+        workDir: path.join(root, "work"),
+        executionId: "t",
+        jobs: 2,
+        totalJobs: 0,
+        killGrace: 1,
+        strict: false,
+        drainTimeout: 3,
+        log,
+      },
+    );
+    const ended: Array<[string, RunOutcome]> = [];
+    const ctx = {
+      log,
+      signal: new AbortController().signal,
+      runStarted: () => {},
+      runEnded: (r: Run, outcome: RunOutcome) => ended.push([r.id, outcome]),
+    } as unknown as ExecuteContext<unknown, unknown>;
+    await drains.executeSet([run(0, "true", root), run(1, "true", root)], ctx);
+    await drains.finish();
+    expect(ended).toEqual(
+      ["e/run0", "e/run1"].map((id) => [
+        id,
+        { exitCode: null, signal: null, error: "no worker of pool p took the batch's flow run within 1 s" },
+      ]),
+    );
+    expect(readdirSync(path.join(root, "work", "claims", "1")).sort()).toEqual(["0", "1"]);
+  });
+
   it("declares a killed drain dead, re-queues its runs, and a new drain runs them: one end each", async () => {
     const root = mkdtempSync(path.join(tmpdir(), "drains-"));
     const workDir = path.join(root, "work");
