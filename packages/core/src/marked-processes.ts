@@ -44,17 +44,17 @@ export function markedProcesses(name: string, value: string, { thisHost = false 
 }
 
 /**
- * Stops every process of this host marked `name=value`: TERM, then KILL what is left after `graceMs`.
- * Resolves to the pids that were found alive at first.
+ * Stops every process marked `name=value` (with `thisHost`, of this host only): TERM, then
+ * KILL what is left after `graceMs`. Resolves to the pids that were found alive at first.
  */
 export async function stopMarkedProcesses(
   name: string,
   value: string,
-  { graceMs = 2000 }: { graceMs?: number } = {},
+  { graceMs = 2000, thisHost = false }: { graceMs?: number; thisHost?: boolean } = {},
 ): Promise<number[]> {
   let found: number[] | undefined;
   const send = (signal: NodeJS.Signals) => {
-    const pids = markedProcesses(name, value, { thisHost: true });
+    const pids = markedProcesses(name, value, { thisHost });
     found ??= pids;
     for (const pid of pids) {
       try {
@@ -65,7 +65,7 @@ export async function stopMarkedProcesses(
     }
     return pids.length > 0;
   };
-  await terminate(send, () => markedProcesses(name, value, { thisHost: true }).length > 0, {
+  await terminate(send, () => markedProcesses(name, value, { thisHost }).length > 0, {
     graceMs,
     signal: "SIGTERM",
   });
