@@ -110,7 +110,7 @@ export function uiUrlOf(apiUrl: string): string {
 }
 
 /** The Prefect server versions this execenv is tested against: [from, below). */
-export const TESTED_SERVERS = { from: "3.8.0", below: "3.10.0" } as const;
+export const TESTED_SERVERS = { from: "3.8.8", below: "3.10.0" } as const;
 
 const parts = (version: string) =>
   version

@@ -193,7 +193,7 @@ describe("the server", () => {
   it("is tested in a range of Prefect 3 versions; Prefect 2 is refused", () => {
     expect(serverVersionVerdict("3.8.8")).toBe("ok");
     expect(serverVersionVerdict("3.9.1")).toBe("ok");
-    expect(serverVersionVerdict("3.7.0")).toBe("untested");
+    expect(serverVersionVerdict("3.8.0")).toBe("untested");
     expect(serverVersionVerdict("3.10.0")).toBe("untested");
     expect(serverVersionVerdict("2.20.0")).toBe("unsupported");
   });
