@@ -65,34 +65,46 @@ export interface DrainCensus {
   liveDrains: number;
   /** Distinct hosts those drains serve. */
   servedHosts: number;
-  /** Flow runs created that have neither said hello, nor bounced, nor ended. */
+  /** Flow runs created (or being created) that have neither said hello nor ended. */
   pendingDrains: number;
-  /** Runs of the open sets that no drain has claimed. */
+  /** Runs of the open set that no drain has started. */
   unclaimedRuns: number;
   /** Drains that found their host already served, so far. */
   bounces: number;
-  /** Drains created so far. */
+  /** Drains created (or being created) so far. */
   created: number;
+  /** Runs at once on one host (--exec-jobs-per-node). */
+  jobs: number;
+  /** Runs at once over all hosts (--total-jobs); 0: no cap. */
+  totalJobs: number;
 }
 
 /** Bounces allowed per online worker before the batch stops asking for more hosts. */
 export const BOUNCE_BUDGET_PER_WORKER = 5;
 
 /**
- * How many drains to create now. At the start one per online worker (at least one: a worker
- * may come later). Later, while runs wait and fewer hosts are served (or on their way) than
- * workers are online, one more per missing host: a worker takes every flow run it sees, so
- * several may land on one host and bounce; the budget keeps that from churning forever. With
- * no drain left at all (the last host died), one more, whatever the budget.
+ * How many drains to create now. The batch wants one host per online worker (at least one: a
+ * worker may come later), but no more than its runs can keep busy: the total cap over the
+ * per-host cap (--total-jobs 2 at 2 per host needs one host), and the waiting runs over the
+ * per-host cap. At the start, that many; later, while runs wait, one more per missing host:
+ * a worker takes every flow run it can, so several may land on one host and bounce; the budget
+ * keeps that from churning forever. With no drain left at all (the last host died), one more,
+ * whatever the budget.
  */
 export function drainsToCreate(census: DrainCensus): number {
   const workers = Math.max(1, census.onlineWorkers);
-  if (census.created === 0) return workers;
+  const perHost = Math.max(1, census.jobs);
+  const busy = (runs: number) => Math.max(1, Math.ceil(runs / perHost));
+  const wanted = Math.min(
+    workers,
+    busy(census.unclaimedRuns),
+    census.totalJobs > 0 ? busy(census.totalJobs) : workers,
+  );
+  if (census.created === 0) return wanted;
   if (census.unclaimedRuns === 0) return 0;
-  const coming = census.servedHosts + census.pendingDrains;
   if (census.liveDrains === 0 && census.pendingDrains === 0) return 1;
   if (census.bounces >= BOUNCE_BUDGET_PER_WORKER * workers) return 0;
-  return Math.max(0, census.onlineWorkers - coming);
+  return Math.max(0, wanted - census.servedHosts - census.pendingDrains);
 }
 
 /** Prefect Cloud's API: other credentials (an API key) and no version to compare. */

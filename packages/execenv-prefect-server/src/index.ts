@@ -117,7 +117,8 @@ const prefectServer: ExecEnv<typeof prefectServerOptionsSchema, PrefectServerSta
         }
       });
       log.info(`deployment ${FLOW_NAME}/${name} on pool ${options.workPool} (state in ${dir})`);
-      const spreading = new Spreading(server, options.workPool, log);
+      const totalJobs = options.totalJobs ?? 0;
+      const spreading = new Spreading(server, { pool: options.workPool, jobs: ctx.jobs, totalJobs, log });
       const drains = new Drains(
         {
           client: server.client,
@@ -136,7 +137,7 @@ const prefectServer: ExecEnv<typeof prefectServerOptionsSchema, PrefectServerSta
           workDir,
           executionId,
           jobs: ctx.jobs,
-          totalJobs: options.totalJobs ?? 0,
+          totalJobs,
           killGrace: options.killGrace,
           strict: ctx.core.execStrict,
           drainTimeout: options.drainTimeout,

@@ -156,12 +156,23 @@ describe("spreading: how many drains to create", () => {
     unclaimedRuns: 10,
     bounces: 0,
     created: 0,
+    jobs: 2,
+    totalJobs: 0,
     ...over,
   });
 
   it("one per online worker at first, one even with none online (a worker may come)", () => {
     expect(drainsToCreate(census({}))).toBe(3);
     expect(drainsToCreate(census({ onlineWorkers: 0 }))).toBe(1);
+  });
+
+  it("no more hosts than the runs can keep busy: the total cap, the waiting runs, over the per-host cap", () => {
+    expect(drainsToCreate(census({ totalJobs: 2 }))).toBe(1);
+    expect(drainsToCreate(census({ totalJobs: 3 }))).toBe(2);
+    expect(drainsToCreate(census({ unclaimedRuns: 1 }))).toBe(1);
+    expect(drainsToCreate(census({ unclaimedRuns: 4, jobs: 1 }))).toBe(3);
+    // A total cap served by one host: no second one, however many workers wait.
+    expect(drainsToCreate(census({ totalJobs: 2, created: 1, liveDrains: 1, servedHosts: 1 }))).toBe(0);
   });
 
   it("one more per unserved host while runs wait: drains that bounced off a served host are replaced", () => {
