@@ -84,27 +84,24 @@ export const BOUNCE_BUDGET_PER_WORKER = 5;
 
 /**
  * How many drains to create now. The batch wants one host per online worker (at least one: a
- * worker may come later), but no more than its runs can keep busy: the total cap over the
- * per-host cap (--total-jobs 2 at 2 per host needs one host), and the waiting runs over the
- * per-host cap. At the start, that many; later, while runs wait, one more per missing host:
- * a worker takes every flow run it can, so several may land on one host and bounce; the budget
- * keeps that from churning forever. With no drain left at all (the last host died), one more,
- * whatever the budget.
+ * worker may come later), but no more than the total cap keeps busy (--total-jobs 2 at 2 per
+ * host: one host), and, beyond the hosts served or coming, no more than the waiting runs keep
+ * busy. At the start, that many; later, while runs wait, one per missing host: a worker takes
+ * every flow run it can, so several may land on one host and bounce; the budget keeps that
+ * from churning forever. With no drain left at all (the last host died), one more, whatever
+ * the budget.
  */
 export function drainsToCreate(census: DrainCensus): number {
   const workers = Math.max(1, census.onlineWorkers);
-  const perHost = Math.max(1, census.jobs);
-  const busy = (runs: number) => Math.max(1, Math.ceil(runs / perHost));
-  const wanted = Math.min(
-    workers,
-    busy(census.unclaimedRuns),
-    census.totalJobs > 0 ? busy(census.totalJobs) : workers,
-  );
-  if (census.created === 0) return wanted;
+  const busy = (runs: number) => Math.max(1, Math.ceil(runs / Math.max(1, census.jobs)));
+  const hosts = Math.min(workers, census.totalJobs > 0 ? busy(census.totalJobs) : workers);
+  const coming = census.servedHosts + census.pendingDrains;
+  const more = Math.max(0, Math.min(hosts - coming, busy(census.unclaimedRuns)));
+  if (census.created === 0) return more;
   if (census.unclaimedRuns === 0) return 0;
   if (census.liveDrains === 0 && census.pendingDrains === 0) return 1;
   if (census.bounces >= BOUNCE_BUDGET_PER_WORKER * workers) return 0;
-  return Math.max(0, wanted - census.servedHosts - census.pendingDrains);
+  return more;
 }
 
 /** Prefect Cloud's API: other credentials (an API key) and no version to compare. */

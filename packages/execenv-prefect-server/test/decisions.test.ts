@@ -173,6 +173,10 @@ describe("spreading: how many drains to create", () => {
     expect(drainsToCreate(census({ unclaimedRuns: 4, jobs: 1 }))).toBe(3);
     // A total cap served by one host: no second one, however many workers wait.
     expect(drainsToCreate(census({ totalJobs: 2, created: 1, liveDrains: 1, servedHosts: 1 }))).toBe(0);
+    // Runs waiting beyond what the served hosts run want more hosts, up to the workers.
+    expect(
+      drainsToCreate(census({ created: 4, liveDrains: 2, servedHosts: 2, bounces: 2, unclaimedRuns: 4 })),
+    ).toBe(1);
   });
 
   it("one more per unserved host while runs wait: drains that bounced off a served host are replaced", () => {
