@@ -101,6 +101,14 @@ async function nothingLeft(marker: string, root: string) {
   for (const host of cluster.hosts) expect(host.pids()).toContain(workers.get(host.name));
 }
 
+/** Resolves once `count` processes `sleep 300` carry `marker`. */
+const sleeping = (marker: string, count: number, what: string) =>
+  waitFor(
+    () => commandsWith(marker).filter((command) => command === "sleep 300").length === count,
+    what,
+    300_000,
+  );
+
 /** A run that waits (at most 120 s) until runs have started on `hosts` hosts, so that they all take part. */
 const untilHosts = (hosts: number, then: string) =>
   `touch "$SIERRA_BATCH_ROOT/host-$(hostname)"; for i in $(seq 600); do [ "$(ls "$SIERRA_BATCH_ROOT" | grep -c '^host-')" -ge ${hosts} ] && break; sleep 0.2; done; ${then}`;
@@ -180,11 +188,7 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     const root = makeBatch({ a: Array.from({ length: 8 }, () => untilEveryHost(stubborn)) });
     const marker = newMarker();
     const cli = batch(root, ["--exec-jobs-per-node", "2"], { marker });
-    await waitFor(
-      () => commandsWith(marker).filter((command) => command === "sleep 300").length === 12,
-      "6 runs on 3 hosts to start",
-      300_000,
-    );
+    await sleeping(marker, 12, "6 runs on 3 hosts to start");
     cli.kill("SIGINT");
     const result = await cli;
     expect(result.exitCode, result.stderr).toBe(130);
@@ -206,11 +210,7 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     const root = makeBatch({ a: Array.from({ length: 8 }, () => untilEveryHost("sleep 300")) });
     const marker = newMarker();
     const cli = batch(root, ["--exec-jobs-per-node", "2"], { marker });
-    await waitFor(
-      () => commandsWith(marker).filter((command) => command === "sleep 300").length === 6,
-      "6 runs on 3 hosts to start",
-      300_000,
-    );
+    await sleeping(marker, 6, "6 runs on 3 hosts to start");
     cli.kill("SIGKILL");
     await cli;
     await waitFor(() => commandsWith(marker).length === 0, "the runs on every host to be stopped", 60_000);
