@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { markedProcesses, type RunRecord } from "@sierra-exec/core";
+import { commandLine } from "@sierra-exec/execenv-testkit";
 import { findPrefect } from "@sierra-exec/prefect3";
 import { type PrefectTestCluster, startPrefectTestCluster } from "@sierra-exec/prefect3/test-cluster";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -289,6 +290,42 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     expect(existsSync(path.join(root, "scratch/.prefect-server", executionOf(root), "caller-env.json"))).toBe(
       false,
     );
+  }, 600_000);
+
+  it("kill -9 of a host's worker and drain: the drain's watchdog stops that host's runs only, they run again elsewhere", async () => {
+    const root = makeBatch({ a: Array.from({ length: 9 }, () => untilEveryHost("sleep 6")) });
+    const marker = newMarker();
+    const cli = batch(root, ["--exec-jobs-per-node", "2", "--drain-timeout", "6"], { marker });
+    const victim = cluster.hosts[2] as PrefectTestCluster["hosts"][number];
+    await waitFor(
+      () => existsSync(path.join(root, `host-${victim.name}`)),
+      "a run on the victim host",
+      300_000,
+    );
+    await waitFor(
+      () => commandsWith(marker).filter((command) => command === "sleep 6").length >= 6,
+      "6 runs on 3 hosts",
+      60_000,
+    );
+    const worker = workers.get(victim.name) as number;
+    const engines = victim
+      .pids()
+      .filter((pid) => /prefect\.engine|_workspace_supervisor/.test(commandLine(pid)));
+    expect(engines.length).toBeGreaterThan(0);
+    for (const pid of [worker, ...engines]) process.kill(pid, "SIGKILL");
+    const result = await cli;
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(new RegExp(`on host ${victim.name} .*declared dead`));
+    const records = readRecords(root);
+    expect(records.map((record) => record.run).sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    // The other hosts' runs were left alone (exit 0), the victim's ran again elsewhere.
+    for (const record of records) expect(record).toMatchObject({ exitCode: 0, signal: null });
+    expect(records.filter((record) => record.host === victim.name)).toEqual([]);
+    // Nothing of the batch is left on the victim: its runs and the drain's watchdog are gone.
+    await waitFor(() => victim.pids().length === 0, "the victim host to be empty", 60_000);
+    expect(commandsWith(marker)).toEqual([]);
+    const replacement = await cluster.startWorker(victim, { pool: POOL });
+    workers.set(victim.name, replacement.pid);
   }, 600_000);
 
   // Last: the dead host's worker stays registered as online for a while.
