@@ -292,11 +292,15 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
     );
   }, 600_000);
 
-  it("kill -9 of a host's worker and drain: the drain's watchdog stops that host's runs only, they run again elsewhere", async () => {
+  /**
+   * 9 runs of 6 s at 2 per host with a short --drain-timeout; `kill` strikes `victim` once it
+   * runs 2 of them (6 on 3 hosts). Every run ends with exit 0, none on the victim: its 2 ran
+   * again on the others, and theirs were left alone.
+   */
+  async function hostLost(victim: PrefectTestCluster["hosts"][number], kill: () => void) {
     const root = makeBatch({ a: Array.from({ length: 9 }, () => untilEveryHost("sleep 6")) });
     const marker = newMarker();
     const cli = batch(root, ["--exec-jobs-per-node", "2", "--drain-timeout", "6"], { marker });
-    const victim = cluster.hosts[2] as PrefectTestCluster["hosts"][number];
     await waitFor(
       () => existsSync(path.join(root, `host-${victim.name}`)),
       "a run on the victim host",
@@ -307,52 +311,34 @@ describe("prefect.server on a shared server with workers on 3 hosts", () => {
       "6 runs on 3 hosts",
       60_000,
     );
-    const worker = workers.get(victim.name) as number;
-    const engines = victim
-      .pids()
-      .filter((pid) => /prefect\.engine|_workspace_supervisor/.test(commandLine(pid)));
-    expect(engines.length).toBeGreaterThan(0);
-    for (const pid of [worker, ...engines]) process.kill(pid, "SIGKILL");
+    kill();
     const result = await cli;
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toMatch(new RegExp(`on host ${victim.name} .*declared dead`));
     const records = readRecords(root);
     expect(records.map((record) => record.run).sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
-    // The other hosts' runs were left alone (exit 0), the victim's ran again elsewhere.
     for (const record of records) expect(record).toMatchObject({ exitCode: 0, signal: null });
     expect(records.filter((record) => record.host === victim.name)).toEqual([]);
+    expect(commandsWith(marker)).toEqual([]);
+  }
+
+  it("kill -9 of a host's worker and drain: the drain's watchdog stops that host's runs only, they run again elsewhere", async () => {
+    const victim = cluster.hosts[2] as PrefectTestCluster["hosts"][number];
+    await hostLost(victim, () => {
+      const engines = victim
+        .pids()
+        .filter((pid) => /prefect\.engine|_workspace_supervisor/.test(commandLine(pid)));
+      expect(engines.length).toBeGreaterThan(0);
+      for (const pid of [workers.get(victim.name) as number, ...engines]) process.kill(pid, "SIGKILL");
+    });
     // Nothing of the batch is left on the victim: its runs and the drain's watchdog are gone.
     await waitFor(() => victim.pids().length === 0, "the victim host to be empty", 60_000);
-    expect(commandsWith(marker)).toEqual([]);
-    const replacement = await cluster.startWorker(victim, { pool: POOL });
-    workers.set(victim.name, replacement.pid);
+    workers.set(victim.name, (await cluster.startWorker(victim, { pool: POOL })).pid);
   }, 600_000);
 
   // Last: the dead host's worker stays registered as online for a while.
   it("a worker host that dies mid-batch: its runs run again on the others, each recorded once with its end", async () => {
-    const root = makeBatch({ a: Array.from({ length: 9 }, () => untilEveryHost("sleep 6")) });
-    const marker = newMarker();
-    const cli = batch(root, ["--exec-jobs-per-node", "2", "--drain-timeout", "6"], { marker });
     const victim = cluster.hosts[1] as PrefectTestCluster["hosts"][number];
-    await waitFor(
-      () => existsSync(path.join(root, `host-${victim.name}`)),
-      "a run on the victim host",
-      300_000,
-    );
-    await waitFor(
-      () => commandsWith(marker).filter((command) => command === "sleep 6").length >= 6,
-      "6 runs on 3 hosts",
-      60_000,
-    );
-    victim.kill();
-    const result = await cli;
-    expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(new RegExp(`on host ${victim.name} .*declared dead`));
-    const records = readRecords(root);
-    expect(records.map((record) => record.run).sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
-    for (const record of records) expect(record).toMatchObject({ exitCode: 0, signal: null });
-    // The 2 runs the victim held ran to their end elsewhere.
-    expect(records.filter((record) => record.host === victim.name)).toEqual([]);
-    expect(commandsWith(marker)).toEqual([]);
+    await hostLost(victim, () => victim.kill());
   }, 600_000);
 });
