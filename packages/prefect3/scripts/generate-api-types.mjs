@@ -20,6 +20,10 @@ const ENDPOINTS = [
   "POST /deployments/{id}/create_flow_run",
   "GET /flow_runs/{id}",
   "POST /flow_runs/{id}/set_state",
+  "GET /health",
+  "GET /admin/version",
+  "GET /work_pools/{name}",
+  "DELETE /deployments/{id}",
 ];
 
 /** Schemas the code names itself (`components["schemas"][...]`) that no endpoint above references. */

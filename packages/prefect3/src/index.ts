@@ -25,6 +25,14 @@ export {
   templateDatabase,
 } from "./prefect-install.js";
 export { PrefectServer, startPrefect } from "./server.js";
-export { type Deployment, setUpDeployment } from "./setup-api.js";
+export {
+  type Deployment,
+  deploymentPayload,
+  FLOW_DIR,
+  FLOW_NAME,
+  setUpDeployment,
+  workPoolPayload,
+} from "./setup-api.js";
+export { isTerminal } from "./states.js";
 export { setContent, WorkDir } from "./work-dir.js";
 export { startWorker } from "./worker.js";
