@@ -4,12 +4,19 @@
 // time (a server swamped by a large batch's task runs may take many seconds to answer, and the
 // runs' records must not wait for it). A creation that fails is tried again at a later poll:
 // the drains there are carry the batch meanwhile, and the pickup timeout ends it if none comes.
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@sierra-exec/core";
 import type { DrainsView } from "@sierra-exec/prefect3";
 import { drainsToCreate } from "./decisions.js";
 import type { SharedServer } from "./shared-server.js";
 
 const WORKERS_EVERY_MS = 2000;
+/**
+ * After a bounce, a new drain waits a random moment before it is created: the worker that wins a
+ * flow run is the first to poll after its creation, and a creation timed by the last bounce
+ * tends to fall at the same phase of the workers' polls, so the same served host kept winning.
+ */
+const AFTER_BOUNCE_JITTER_MS = 1000;
 
 export class Spreading {
   private onlineWorkers: number | undefined;
@@ -44,7 +51,7 @@ export class Spreading {
         totalJobs: this.settings.totalJobs,
       });
       if (this.queued > 0) {
-        this.creating = this.createQueued(create).finally(() => {
+        this.creating = this.createQueued(create, view.bounces > 0).finally(() => {
           this.creating = undefined;
         });
       }
@@ -54,9 +61,12 @@ export class Spreading {
     if (view.created > 0 && view.live.length === 0 && view.pending === 0) await this.creating;
   }
 
-  private async createQueued(create: () => Promise<void>): Promise<void> {
+  private async createQueued(create: () => Promise<void>, afterBounce: boolean): Promise<void> {
     try {
-      for (; this.queued > 0; this.queued--) await create();
+      for (; this.queued > 0; this.queued--) {
+        if (afterBounce) await sleep(Math.random() * AFTER_BOUNCE_JITTER_MS);
+        await create();
+      }
     } catch (error) {
       this.settings.log.debug(`creating a drain: ${(error as Error).message}; trying again later`);
     } finally {
