@@ -54,16 +54,36 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _create(path: str, content: str) -> bool:
-    """Creates `path` exclusively with `content`; False if it exists."""
+    """Creates `path` exclusively with `content`; False if it exists. The content goes to a
+    temporary file that is then linked to `path`: nobody ever sees `path` empty (a drain killed
+    between an exclusive open and its write left an empty claim the batch waited for forever),
+    and link is an exclusive create on NFS too."""
+    temp = f"{path}.new-{os.getpid()}-{secrets.token_hex(3)}"
+    with open(temp, "w", encoding="utf-8") as out:
+        out.write(content)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.link(temp, path)
+        return True
     except FileExistsError:
         return False
-    try:
-        os.write(fd, content.encode())
     finally:
-        os.close(fd)
-    return True
+        os.unlink(temp)
+
+
+def _remove_if(path: str, content: str, tag: str) -> None:
+    """Unlinks `path` if it still holds `content`. Set aside first, then checked, and put back if
+    it is someone else's: a read then an unlink could remove what another drain just created."""
+    aside = f"{path}.{tag}"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    if _read(aside) != content:
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass
+    os.unlink(aside)
 
 
 def _read(path: str) -> str | None:
@@ -137,19 +157,9 @@ class Drain:
                 continue
             if _pid_alive(holder["pid"]):
                 return holder["drain"]
-            # Its holder is gone: set its claim aside and take the host, unless another drain
-            # did the same first (then what was set aside is that drain's claim: put it back).
-            aside = f"{claim}.gone-{self.id}"
-            try:
-                os.rename(claim, aside)
-            except FileNotFoundError:
-                continue
-            if _read(aside) != held:
-                try:
-                    os.link(aside, claim)
-                except FileExistsError:
-                    pass
-            os.unlink(aside)
+            # Its holder is gone: remove its claim and take the host, unless another drain did
+            # the same first (then the claim is that drain's: it stays).
+            _remove_if(claim, held, f"gone-{self.id}")
         return "another drain"
 
     def _start_watchdog(self) -> None:
@@ -225,8 +235,15 @@ class Drain:
                 if _create(os.path.join(self.w, "claims", str(n), str(i)), self.id):
                     return n, i, self._sets[n][i], slot
         if slot is not None:
-            os.unlink(slot)
+            self._release(slot)
         return None
+
+    def _release(self, slot: str) -> None:
+        """Frees this drain's slot, unless this drain was declared dead (the CLI freed its slots,
+        another drain may hold this one now) or the slot names another drain."""
+        if self._dead.is_set() or os.path.exists(os.path.join(self.w, "dead", self.id)):
+            return
+        _remove_if(slot, self.id, f"free-{self.id}")
 
     # -- runs -----------------------------------------------------------------------------
     def run(self, n: int, i: int, spec: dict[str, Any], slot: str | None) -> None:
@@ -244,7 +261,7 @@ class Drain:
                     _create(os.path.join(self.w, "stop"), f"strict: {label} failed")
         finally:
             if slot is not None:
-                os.unlink(slot)
+                self._release(slot)
             with self._changed:
                 self._pending -= 1
                 self._changed.notify_all()

@@ -1,7 +1,7 @@
 // The work directory of an execution: the channel between the CLI and its drains (python/drain.py)
 // besides Prefect's API. On a cluster it is on a shared filesystem, so both sides use only
 // create-exclusive, write-then-rename, rename, unlink, listdir and whole reads of small files.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { type Run, runSpec } from "@sierra-exec/core";
 
@@ -14,6 +14,36 @@ const readOrUndefined = (file: string) => {
     return undefined;
   }
 };
+
+/** The drain id a `hosts/<host>` claim names. */
+function hostHolder(held: string): string | undefined {
+  try {
+    return (JSON.parse(held) as { drain?: string }).drain;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes `file` if its content passes `ours`. Set aside first, then checked, and put back if it
+ * is not ours: a read then an unlink could remove what a drain created in between.
+ */
+function removeIf(file: string, ours: (content: string) => boolean, tag: string): void {
+  const aside = `${file}.${tag}`;
+  try {
+    renameSync(file, aside);
+  } catch {
+    return;
+  }
+  if (!ours(readOrUndefined(aside) ?? "")) {
+    try {
+      linkSync(aside, file);
+    } catch {
+      // Another one was created meanwhile: it stays.
+    }
+  }
+  rmSync(aside, { force: true });
+}
 
 /**
  * What a set file holds: core's runSpec plus the run's Seq. Runs travel by reference: as
@@ -56,12 +86,10 @@ export class WorkDir {
    */
   declareDead(id: string, host: string, n: number | undefined, unended: ReadonlySet<number>): number[] {
     writeFileSync(path.join(this.dir, "dead", id), "");
-    const hostClaim = path.join(this.dir, "hosts", host);
-    const held = readOrUndefined(hostClaim);
-    if (held && (JSON.parse(held) as { drain: string }).drain === id) rmSync(hostClaim, { force: true });
+    const tag = `dead-${id}`;
+    removeIf(path.join(this.dir, "hosts", host), (held) => hostHolder(held) === id, tag);
     for (const slot of readdirSync(path.join(this.dir, "slots"))) {
-      const file = path.join(this.dir, "slots", slot);
-      if (readOrUndefined(file) === id) rmSync(file, { force: true });
+      if (/^\d+$/.test(slot)) removeIf(path.join(this.dir, "slots", slot), (held) => held === id, tag);
     }
     if (n === undefined) return [];
     const claims = path.join(this.dir, "claims", String(n));

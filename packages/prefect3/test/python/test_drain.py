@@ -201,6 +201,33 @@ class DrainTest(unittest.TestCase):
         self.assertEqual(self.w.of("bye"), [])
         self.assertFalse(any(alive(e["pid"]) for e in self.w.of("started")))
 
+    def test_a_drain_declared_dead_leaves_the_slots_the_cli_freed_alone(self):
+        drain = self.w.start("h1", jobs=1, total=1)
+        self.w.write_set(["sleep 30"])
+        wait_for(lambda: len(self.w.of("started")) == 1, "the run to start")
+        me = self.w.of("drain")[0]["drain"]
+        # The CLI declares it dead and frees its slot; another drain takes the slot at once.
+        self.w.write(os.path.join("dead", me))
+        slot = os.path.join(self.w.dir, "slots", "0")
+        os.unlink(slot)
+        self.w.write(os.path.join("slots", "0"), "other")
+        self.assertEqual(self.w.finish(drain)["how"], "dead")
+        with open(slot, encoding="utf-8") as held:
+            self.assertEqual(held.read(), "other")
+
+    def test_a_drain_frees_only_a_slot_that_names_it(self):
+        drain = self.w.start("h1", jobs=1, total=1)
+        self.w.write_set(["sleep 1"])
+        wait_for(lambda: len(self.w.of("started")) == 1, "the run to start")
+        slot = os.path.join(self.w.dir, "slots", "0")
+        os.unlink(slot)
+        self.w.write(os.path.join("slots", "0"), "other")
+        wait_for(lambda: len(self.w.of("ended")) == 1, "the run's end")
+        self.w.write("done")
+        self.assertEqual(self.w.finish(drain)["how"], "completed")
+        with open(slot, encoding="utf-8") as held:
+            self.assertEqual(held.read(), "other")
+
     def test_a_requeued_run_is_taken_again(self):
         drain = self.w.start("h1", jobs=1)
         self.w.write_set(["true", "true"])
