@@ -113,6 +113,7 @@ class Drain:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._live: dict[int, str] = {}  # pgid of each running run -> label
+        self._stopped: set[int] = set()  # pgids of the runs stop_all stopped
         self._pending = 0  # claimed runs whose end is not written yet
         self._stopping = threading.Event()
         self._dead = threading.Event()
@@ -294,8 +295,11 @@ class Drain:
         self.emit({"started": label, **where, "pid": proc.pid, "at": started})
         code, sig = sierra_runs.ended(proc.pid, sierra_runs.wait(proc, self.grace))
         if not self._dead.is_set():
+            # Marked when this drain stopped it: the CLI takes the runs that failed of their own
+            # before those stopped because of them (strict blames the first).
+            stopped = {"stopped": True} if proc.pid in self._stopped else {}
             self.emit({"ended": label, **where, "code": code, "signal": sig, "startedAt": started,
-                       "at": time.time()})
+                       "at": time.time(), **stopped})
         with self._lock:  # after the end is written: a stop returns once _live is empty
             del self._live[proc.pid]
             self._tell_watchdog(f"release {proc.pid}")
@@ -307,6 +311,7 @@ class Drain:
         self._stopping.set()
         with self._lock:
             groups = list(self._live)
+            self._stopped.update(groups)
         sierra_runs.Stop(groups, self.grace).wait(lambda: not self._live)
 
     # -- the loop -------------------------------------------------------------------------

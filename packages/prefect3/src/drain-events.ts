@@ -17,6 +17,8 @@ export type DrainEvent =
       startedAt: number;
       at: number;
       error?: string;
+      /** The drain stopped it (a stop, or strict after another run failed). */
+      stopped?: true;
     }
   | { heartbeat: number }
   | { bounced: string }

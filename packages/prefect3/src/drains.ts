@@ -247,11 +247,21 @@ export class Drains {
   /** Reads new events, notices dead drains, refreshes the drain flow runs' states. */
   private poll(): void {
     const now = Date.now();
-    for (const { file, events } of this.follower.read()) {
+    const read = this.follower.read();
+    for (const { file } of read) {
       const known = this.drains.get(file);
       if (known) known.seenAt = now;
-      for (const event of events) this.dispatch(file, event, now);
     }
+    // Ends of runs a drain stopped come after every other event read: under strict, core must
+    // see the run that failed before the runs stopped because of it, whichever file is read first.
+    const stopped: Array<[string, DrainEvent]> = [];
+    for (const { file, events } of read) {
+      for (const event of events) {
+        if ("ended" in event && event.stopped) stopped.push([file, event]);
+        else this.dispatch(file, event, now);
+      }
+    }
+    for (const [file, event] of stopped) this.dispatch(file, event, now);
     for (const drain of this.drains.values()) {
       if (drain.state !== "live") continue;
       const flowRun = this.flowRuns.find((run) => run.id === drain.flowRun)?.flowRun;

@@ -4,11 +4,11 @@
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { CORE_PYTHON_DIR, type ExecuteContext, type Run, type RunOutcome } from "@sierra-exec/core";
+import { CORE_PYTHON_DIR, type ExecuteContext, type Logger, type Run, type RunOutcome } from "@sierra-exec/core";
 import { execa, type ResultPromise } from "execa";
 import { afterEach, describe, expect, it } from "vitest";
 import { EventsFollower } from "../src/drain-events.js";
-import { Drains } from "../src/drains.js";
+import { type DrainSettings, Drains } from "../src/drains.js";
 import { FLOW_DIR } from "../src/setup-api.js";
 import { WorkDir } from "../src/work-dir.js";
 
@@ -24,6 +24,17 @@ const run = (index: number, command: string, root: string): Run => ({
   env: { SIERRA_RUN: String(index) },
   stdout: null,
   stderr: null,
+});
+
+const settings = (workDir: string, log: Logger, strict = false): DrainSettings => ({
+  workDir,
+  executionId: "test",
+  jobs: 2,
+  totalJobs: 0,
+  killGrace: 1,
+  strict,
+  drainTimeout: 3,
+  log,
 });
 
 describe("following drains' events files", () => {
@@ -43,6 +54,54 @@ describe("following drains' events files", () => {
     expect(follower.read()).toEqual([{ file: "d2", events: [] }]);
     expect(follower.read()).toEqual([]);
     follower.close();
+  });
+});
+
+describe("Drains following events files", () => {
+  it("takes the end of a run that failed before the ends of runs drains stopped, whichever file comes first", async () => {
+    const root = mkdtempSync(path.join(tmpdir(), "drains-"));
+    const workDir = path.join(root, "work");
+    const log = { info: () => {}, warn: () => {}, debug: () => {} };
+    const drains = new Drains(
+      {
+        client: undefined as never,
+        deploymentId: "",
+        uiUrl: "",
+        failure: () => undefined,
+        serving: () => true,
+        ensureDrains: async () => {},
+        pickup: { seconds: 60, error: "no drain" },
+      },
+      settings(workDir, log, true),
+    );
+    // Each drain's whole events file is there at the first read: for every order of the files,
+    // run 0 (it failed) must end first. Several drains stopped their runs because of it.
+    const lines = (id: string, index: number, end: object) =>
+      [
+        { drain: id, host: id, pid: 1, flowRun: null, at: 1 },
+        { started: `e/run${index}`, set: 1, index, pid: 10 + index, at: 1 },
+        { ended: `e/run${index}`, set: 1, index, signal: null, startedAt: 1, at: 2, ...end },
+      ]
+        .map((event) => `${JSON.stringify(event)}\n`)
+        .join("");
+    const ends: string[] = [];
+    const ctx = {
+      log,
+      signal: new AbortController().signal,
+      runStarted: () => {},
+      runEnded: (r: Run) => ends.push(r.id),
+    } as unknown as ExecuteContext<unknown, unknown>;
+    const events = path.join(workDir, "events");
+    for (const [index, id] of ["a", "b", "c", "d", "e", "f"].entries()) {
+      const end = index === 3 ? { code: 5 } : { code: null, signal: "SIGTERM", stopped: true };
+      writeFileSync(path.join(events, `${id}.jsonl`), lines(id, index, end));
+    }
+    await drains.executeSet(
+      [0, 1, 2, 3, 4, 5].map((index) => run(index, "true", root)),
+      ctx,
+    );
+    expect(ends[0]).toBe("e/run3");
+    expect(ends.sort()).toEqual([0, 1, 2, 3, 4, 5].map((index) => `e/run${index}`));
   });
 });
 
@@ -98,16 +157,7 @@ describe("Drains on plain drain processes", () => {
         ensureDrains: async () => {},
         pickup: { seconds: 1, error: "no worker of pool p took the batch's flow run within 1 s" },
       },
-      {
-        workDir: path.join(root, "work"),
-        executionId: "t",
-        jobs: 2,
-        totalJobs: 0,
-        killGrace: 1,
-        strict: false,
-        drainTimeout: 3,
-        log,
-      },
+      settings(path.join(root, "work"), log),
     );
     const ended: Array<[string, RunOutcome]> = [];
     const ctx = {
@@ -159,16 +209,7 @@ describe("Drains on plain drain processes", () => {
         },
         pickup: { seconds: 60, error: "no drain" },
       },
-      {
-        workDir,
-        executionId: "test",
-        jobs: 2,
-        totalJobs: 0,
-        killGrace: 1,
-        strict: false,
-        drainTimeout: 3,
-        log,
-      },
+      settings(workDir, log),
     );
     const runs = [0, 1, 2, 3].map((index) => run(index, `sleep 3; echo $SIERRA_RUN >> ${root}/ran`, root));
     const ended = new Map<string, RunOutcome>();

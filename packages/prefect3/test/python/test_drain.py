@@ -181,12 +181,17 @@ class DrainTest(unittest.TestCase):
     def test_strict_stops_every_drain_at_the_first_failure(self):
         a, b = self.w.start("h1", strict=True), self.w.start("h2", strict=True)
         self.w.hello(2)
-        self.w.write_set(["sleep 0.3; exit 5", "sleep 30", "sleep 30", "sleep 30"] + ["true"] * 10)
+        # Run 0 fails once all four runs the two drains can hold have started.
+        self.w.write_set(["while [ ! -e go ]; do sleep 0.02; done; exit 5", "sleep 30", "sleep 30",
+                          "sleep 30"] + ["true"] * 10)
+        wait_for(lambda: len(self.w.of("started")) == 4, "four runs to start")
+        self.w.write("go")
         results = [self.w.finish(a), self.w.finish(b)]
         self.assertEqual(sorted(r["how"] for r in results), ["stopped", "stopped"])
-        ended = {e["ended"]: (e["code"], e["signal"]) for e in self.w.of("ended")}
-        self.assertEqual(ended["e/run0"], (5, None))
-        self.assertEqual({ended[f"e/run{i}"] for i in (1, 2, 3)}, {(None, "SIGTERM")})
+        ended = {e["ended"]: (e["code"], e["signal"], e.get("stopped")) for e in self.w.of("ended")}
+        # The failed run is not marked stopped; the runs stopped because of it are.
+        self.assertEqual(ended["e/run0"], (5, None, None))
+        self.assertEqual({ended[f"e/run{i}"] for i in (1, 2, 3)}, {(None, "SIGTERM", True)})
         self.assertEqual(len(ended), 4)  # nothing started after the failure
 
     def test_a_drain_declared_dead_stops_its_runs_without_ends(self):
