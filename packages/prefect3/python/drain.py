@@ -132,7 +132,9 @@ class Drain:
     def emit(self, event: dict[str, Any]) -> None:
         # One whole line per write to a file only this drain appends to: the CLI never sees
         # two events interleaved, at most a torn last line that it keeps for later.
-        os.write(self._events, (json.dumps(event) + "\n").encode())
+        line = (json.dumps(event) + "\n").encode()
+        while line:  # a write may take part of it (a full disk, a signal)
+            line = line[os.write(self._events, line):]
 
     def _heartbeats(self) -> None:
         while not self._dead.is_set():

@@ -40,11 +40,25 @@ export function outcomeOf(event: EndedEvent, host?: string): RunOutcome {
   };
 }
 
-/** Splits appended text into complete event lines, keeping a torn last line for later. */
-export function parseEvents(buffered: string): { events: DrainEvent[]; rest: string } {
+/**
+ * Splits appended text into complete event lines, keeping a torn last line for later; a line
+ * that is not JSON (a disk that filled up mid-write) is skipped and handed to `skipped`.
+ */
+export function parseEvents(
+  buffered: string,
+  skipped: (line: string) => void = () => {},
+): { events: DrainEvent[]; rest: string } {
   const lines = buffered.split("\n");
   const rest = lines.pop() ?? "";
-  return { events: lines.filter(Boolean).map((line) => JSON.parse(line) as DrainEvent), rest };
+  const events: DrainEvent[] = [];
+  for (const line of lines.filter(Boolean)) {
+    try {
+      events.push(JSON.parse(line) as DrainEvent);
+    } catch {
+      skipped(line);
+    }
+  }
+  return { events, rest };
 }
 
 interface Followed {
@@ -58,7 +72,13 @@ export class EventsFollower {
   private readonly files = new Map<string, Followed>();
   private readonly buffer = Buffer.alloc(1 << 16);
 
-  constructor(private readonly dir: string) {}
+  private warned = false;
+
+  /** `warn` is told once of the first line that does not parse. */
+  constructor(
+    private readonly dir: string,
+    private readonly warn: (line: string) => void = () => {},
+  ) {}
 
   /** The new complete events, by drain file (the drain id), in the order each drain wrote them. */
   read(): Array<{ file: string; events: DrainEvent[] }> {
@@ -77,7 +97,10 @@ export class EventsFollower {
         followed.rest += this.buffer.toString("utf8", 0, count);
       }
       if (!grew) continue;
-      const parsed = parseEvents(followed.rest);
+      const parsed = parseEvents(followed.rest, (line) => {
+        if (!this.warned) this.warn(`${name}: skipped a line that is not an event: ${line.slice(0, 200)}`);
+        this.warned = true;
+      });
       followed.rest = parsed.rest;
       read.push({ file: name.slice(0, -".jsonl".length), events: parsed.events });
     }

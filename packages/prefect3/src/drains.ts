@@ -137,7 +137,7 @@ export class Drains {
     private readonly settings: DrainSettings,
   ) {
     this.work = new WorkDir(settings.workDir);
-    this.follower = new EventsFollower(this.work.events);
+    this.follower = new EventsFollower(this.work.events, (line) => settings.log.warn(line));
   }
 
   /** Every drain the CLI has heard of. */

@@ -55,6 +55,16 @@ describe("following drains' events files", () => {
     expect(follower.read()).toEqual([]);
     follower.close();
   });
+
+  it("skips lines that are not events, warns once, and reads on", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "events-"));
+    const warnings: string[] = [];
+    const follower = new EventsFollower(dir, (line) => warnings.push(line));
+    appendFileSync(path.join(dir, "d1.jsonl"), '{"heartbeat":1}\n\u0000\u0000\n{"bye":2}\n{not json}\n');
+    expect(follower.read()).toEqual([{ file: "d1", events: [{ heartbeat: 1 }, { bye: 2 }] }]);
+    expect(warnings).toEqual(["d1.jsonl: skipped a line that is not an event: \u0000\u0000"]);
+    follower.close();
+  });
 });
 
 describe("Drains following events files", () => {
