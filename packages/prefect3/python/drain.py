@@ -125,6 +125,7 @@ class Drain:
         self._requeued: dict[int, list[int]] = {}
         self._rescanned = 0.0
         self._watchdog: subprocess.Popen | None = None
+        self._heartbeat: threading.Thread | None = None
         self._events = os.open(os.path.join(self.w, "events", f"{self.id}.jsonl"),
                                os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
@@ -330,7 +331,8 @@ class Drain:
             os.close(self._events)
             return "bounced", f"host {self.host} is already served by drain {holder}"
         self._start_watchdog()
-        threading.Thread(target=self._heartbeats, daemon=True).start()
+        self._heartbeat = threading.Thread(target=self._heartbeats, daemon=True)
+        self._heartbeat.start()
         try:
             how = self._dispatch(submit)
         except BaseException:  # Prefect's TerminationSignal on a cancel, KeyboardInterrupt
@@ -377,6 +379,10 @@ class Drain:
 
     def _end(self) -> None:
         self._finished.set()
+        # Before the events file is closed: a heartbeat after it would write to a closed (or
+        # reused) fd.
+        if self._heartbeat is not None:
+            self._heartbeat.join()
         claim = os.path.join(self.w, "hosts", self.host)
         held = _read(claim)
         if held is not None and json.loads(held).get("drain") == self.id:

@@ -265,11 +265,21 @@ class DrainTest(unittest.TestCase):
         self.w.write_set(["sleep 60"])
         wait_for(lambda: len(self.w.of("started")) == 1, "the run to start")
         pid = self.w.of("started")[0]["pid"]
+        watchdogs = [found for found in self.marked() if b"watchdog.py" in self.cmdline(found)]
+        self.assertEqual(len(watchdogs), 1)
         drain.kill()
         drain.wait()
         wait_for(lambda: not alive(pid), "the run to be stopped", timeout=15)
-        time.sleep(1)
+        wait_for(lambda: not alive(watchdogs[0]), "the watchdog to be done", timeout=15)
         self.assertTrue(alive(helper.pid))
+
+    @staticmethod
+    def cmdline(pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                return cmdline.read()
+        except OSError:
+            return b""
 
     @staticmethod
     def marked():
