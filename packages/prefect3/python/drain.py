@@ -130,16 +130,18 @@ class Drain:
                                os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     # -- events ---------------------------------------------------------------------------
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: dict[str, Any], sync: bool = False) -> None:
         # One whole line per write to a file only this drain appends to: the CLI never sees
         # two events interleaved, at most a torn last line that it keeps for later.
         line = (json.dumps(event) + "\n").encode()
         while line:  # a write may take part of it (a full disk, a signal)
             line = line[os.write(self._events, line):]
+        if sync:  # on NFS, what the CLI must see (ends, liveness) leaves this host now
+            os.fdatasync(self._events)
 
     def _heartbeats(self) -> None:
         while not self._dead.is_set():
-            self.emit({"heartbeat": time.time()})
+            self.emit({"heartbeat": time.time()}, sync=True)
             if self._finished.wait(HEARTBEAT_S):
                 return
 
@@ -293,7 +295,7 @@ class Drain:
             why = sierra_runs.not_started(error)
             if not self._dead.is_set():
                 self.emit({"ended": label, **where, "code": None, "signal": None, "startedAt": started,
-                           "at": time.time(), "error": why})
+                           "at": time.time(), "error": why}, sync=True)
             return None, None, why
         self.emit({"started": label, **where, "pid": proc.pid, "at": started})
         code, sig = sierra_runs.ended(proc.pid, sierra_runs.wait(proc, self.grace))
@@ -302,7 +304,7 @@ class Drain:
             # before those stopped because of them (strict blames the first).
             stopped = {"stopped": True} if proc.pid in self._stopped else {}
             self.emit({"ended": label, **where, "code": code, "signal": sig, "startedAt": started,
-                       "at": time.time(), **stopped})
+                       "at": time.time(), **stopped}, sync=True)
         with self._lock:  # after the end is written: a stop returns once _live is empty
             del self._live[proc.pid]
             self._tell_watchdog(f"release {proc.pid}")
@@ -389,5 +391,5 @@ class Drain:
             os.unlink(claim)
         self._dismiss_watchdog()
         if not self._dead.is_set():
-            self.emit({"bye": time.time()})
+            self.emit({"bye": time.time()}, sync=True)
         os.close(self._events)

@@ -62,7 +62,6 @@ export function parseEvents(
 }
 
 interface Followed {
-  fd: number;
   offset: number;
   rest: string;
 }
@@ -83,18 +82,23 @@ export class EventsFollower {
   /** The new complete events, by drain file (the drain id), in the order each drain wrote them. */
   read(): Array<{ file: string; events: DrainEvent[] }> {
     for (const name of readdirSync(this.dir)) {
-      if (!name.endsWith(".jsonl") || this.files.has(name)) continue;
-      this.files.set(name, { fd: openSync(path.join(this.dir, name), "r"), offset: 0, rest: "" });
+      if (name.endsWith(".jsonl") && !this.files.has(name)) this.files.set(name, { offset: 0, rest: "" });
     }
     const read: Array<{ file: string; events: DrainEvent[] }> = [];
     for (const [name, followed] of this.files) {
+      // Opened anew each time: on NFS, an open is what fetches what other hosts wrote since.
+      const fd = openSync(path.join(this.dir, name), "r");
       let grew = false;
-      for (;;) {
-        const count = readSync(followed.fd, this.buffer, 0, this.buffer.length, followed.offset);
-        if (count === 0) break;
-        grew = true;
-        followed.offset += count;
-        followed.rest += this.buffer.toString("utf8", 0, count);
+      try {
+        for (;;) {
+          const count = readSync(fd, this.buffer, 0, this.buffer.length, followed.offset);
+          if (count === 0) break;
+          grew = true;
+          followed.offset += count;
+          followed.rest += this.buffer.toString("utf8", 0, count);
+        }
+      } finally {
+        closeSync(fd);
       }
       if (!grew) continue;
       const parsed = parseEvents(followed.rest, (line) => {
@@ -108,7 +112,6 @@ export class EventsFollower {
   }
 
   close(): void {
-    for (const { fd } of this.files.values()) closeSync(fd);
     this.files.clear();
   }
 }
