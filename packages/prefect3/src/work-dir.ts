@@ -80,23 +80,28 @@ export class WorkDir {
   }
 
   /**
-   * Declares drain `id` of `host` dead: it stops at once if it is in fact alive, its host
-   * claim and its slots are freed, and its claims of `unended` runs (indices of set `n`) are
-   * renamed aside, so that another drain takes them. Returns the indices re-queued.
+   * Declares drain `id` of `host` dead: it stops at once if it is in fact alive (without ends),
+   * and its host claim and its slots are freed.
    */
-  declareDead(id: string, host: string, n: number | undefined, unended: ReadonlySet<number>): number[] {
+  declareDead(id: string, host: string): void {
     writeFileSync(path.join(this.dir, "dead", id), "");
     const tag = `dead-${id}`;
     removeIf(path.join(this.dir, "hosts", host), (held) => hostHolder(held) === id, tag);
     for (const slot of readdirSync(path.join(this.dir, "slots"))) {
       if (/^\d+$/.test(slot)) removeIf(path.join(this.dir, "slots", slot), (held) => held === id, tag);
     }
-    if (n === undefined) return [];
+  }
+
+  /**
+   * Renames aside the claims drain `id` holds of runs `indices` of set `n`, so that another drain
+   * takes them. Returns the indices re-queued.
+   */
+  requeue(id: string, n: number, indices: ReadonlySet<number>): number[] {
     const claims = path.join(this.dir, "claims", String(n));
     const requeued: number[] = [];
     for (const name of readdirSync(claims)) {
       const index = Number(name);
-      if (!/^\d+$/.test(name) || !unended.has(index)) continue;
+      if (!/^\d+$/.test(name) || !indices.has(index)) continue;
       const file = path.join(claims, name);
       if (readOrUndefined(file) !== id) continue;
       renameSync(file, `${file}.lost-${id}`);

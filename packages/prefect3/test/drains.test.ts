@@ -1,10 +1,16 @@
 // The CLI side of drains without a Prefect server: following several events files with torn
 // lines, the work directory's re-queue of a dead drain's runs, and Drains driving real drains
 // started as plain processes (test/python/plain_drain.py) in place of flow runs.
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { CORE_PYTHON_DIR, type ExecuteContext, type Logger, type Run, type RunOutcome } from "@sierra-exec/core";
+import {
+  CORE_PYTHON_DIR,
+  type ExecuteContext,
+  type Logger,
+  type Run,
+  type RunOutcome,
+} from "@sierra-exec/core";
 import { execa, type ResultPromise } from "execa";
 import { afterEach, describe, expect, it } from "vitest";
 import { EventsFollower } from "../src/drain-events.js";
@@ -115,6 +121,62 @@ describe("Drains following events files", () => {
   });
 });
 
+describe("Drains re-queueing a dead drain's runs", () => {
+  it("re-queues the runs it claimed at once, those it started only after the kill grace and a second", async () => {
+    const root = mkdtempSync(path.join(tmpdir(), "drains-"));
+    const workDir = path.join(root, "work");
+    const warnings: Array<[string, number]> = [];
+    const log = {
+      info: () => {},
+      warn: (line: string) => warnings.push([line, Date.now()]),
+      debug: () => {},
+    };
+    const drains = new Drains(
+      {
+        client: undefined as never,
+        deploymentId: "",
+        uiUrl: "",
+        failure: () => undefined,
+        serving: () => true,
+        ensureDrains: async () => {},
+        pickup: { seconds: 60, error: "no drain" },
+      },
+      { ...settings(workDir, log), drainTimeout: 0.5 },
+    );
+    // Drain "a" claimed runs 0 and 1, started run 0, then fell silent.
+    const claims = path.join(workDir, "claims", "1");
+    mkdirSync(claims, { recursive: true });
+    for (const index of [0, 1]) writeFileSync(path.join(claims, String(index)), "a");
+    writeFileSync(
+      path.join(workDir, "events", "a.jsonl"),
+      [
+        { drain: "a", host: "h1", pid: 1, flowRun: null, at: 1 },
+        { started: "e/run0", set: 1, index: 0, pid: 10, at: 1 },
+      ]
+        .map((event) => `${JSON.stringify(event)}\n`)
+        .join(""),
+    );
+    const aborting = new AbortController();
+    const ctx = {
+      log,
+      signal: aborting.signal,
+      runStarted: () => {},
+      runEnded: () => {},
+    } as unknown as ExecuteContext<unknown, unknown>;
+    const executing = drains.executeSet([run(0, "true", root), run(1, "true", root)], ctx);
+    while (warnings.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const [warning, declaredAt] = warnings[0] as [string, number];
+    expect(warning).toMatch(/declared dead; its runs e\/run0, e\/run1 go to another drain$/);
+    expect(readdirSync(claims).sort()).toEqual(["0", "1.lost-a"]);
+    while (!readdirSync(claims).includes("0.lost-a")) await new Promise((resolve) => setTimeout(resolve, 10));
+    // killGrace (1 s) + 1 s: a drain that is in fact alive has stopped its copy by then.
+    expect(Date.now() - declaredAt).toBeGreaterThanOrEqual(2000);
+    aborting.abort();
+    await executing;
+    await drains.finish();
+  });
+});
+
 describe("the work directory", () => {
   it("re-queues exactly the unended runs a dead drain claimed, and frees its host and slots", () => {
     const work = new WorkDir(mkdtempSync(path.join(tmpdir(), "work-")));
@@ -136,7 +198,8 @@ describe("the work directory", () => {
     writeFileSync(path.join(root, "slots", "0"), "x");
     writeFileSync(path.join(root, "slots", "1"), "y");
     // Run 0 of x has ended: it stays x's.
-    expect(work.declareDead("x", "h1", 1, new Set([1, 2, 3]))).toEqual([1, 3]);
+    work.declareDead("x", "h1");
+    expect(work.requeue("x", 1, new Set([1, 2, 3]))).toEqual([1, 3]);
     expect(readdirSync(claims).sort()).toEqual(["0", "1.lost-x", "2", "3.lost-x"]);
     expect(readdirSync(path.join(root, "hosts"))).toEqual(["h2"]);
     expect(readdirSync(path.join(root, "slots"))).toEqual(["1"]);
