@@ -119,7 +119,7 @@ interface OpenSet {
 }
 
 export class Drains {
-  readonly work: WorkDir;
+  private readonly work: WorkDir;
   private readonly follower: EventsFollower;
   private readonly drains = new Map<string, DrainInfo>();
   private readonly flowRuns: CreatedFlowRun[] = [];
