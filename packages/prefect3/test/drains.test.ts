@@ -14,7 +14,7 @@ import {
 import { execa, type ResultPromise } from "execa";
 import { afterEach, describe, expect, it } from "vitest";
 import { EventsFollower } from "../src/drain-events.js";
-import { type DrainSettings, Drains } from "../src/drains.js";
+import { type DrainBackend, type DrainSettings, Drains } from "../src/drains.js";
 import { FLOW_DIR } from "../src/setup-api.js";
 import { WorkDir } from "../src/work-dir.js";
 
@@ -30,6 +30,18 @@ const run = (index: number, command: string, root: string): Run => ({
   env: { SIERRA_RUN: String(index) },
   stdout: null,
   stderr: null,
+});
+
+/** A backend whose drains are made by the test: no flow run is created, the API is never called. */
+const backend = (overrides: Partial<DrainBackend> = {}): DrainBackend => ({
+  client: undefined as never,
+  deploymentId: "",
+  uiUrl: "",
+  failure: () => undefined,
+  serving: () => true,
+  ensureDrains: async () => {},
+  pickup: { seconds: 60, error: "no drain" },
+  ...overrides,
 });
 
 const settings = (workDir: string, log: Logger, strict = false): DrainSettings => ({
@@ -78,18 +90,7 @@ describe("Drains following events files", () => {
     const root = mkdtempSync(path.join(tmpdir(), "drains-"));
     const workDir = path.join(root, "work");
     const log = { info: () => {}, warn: () => {}, debug: () => {} };
-    const drains = new Drains(
-      {
-        client: undefined as never,
-        deploymentId: "",
-        uiUrl: "",
-        failure: () => undefined,
-        serving: () => true,
-        ensureDrains: async () => {},
-        pickup: { seconds: 60, error: "no drain" },
-      },
-      settings(workDir, log, true),
-    );
+    const drains = new Drains(backend(), settings(workDir, log, true));
     // Each drain's whole events file is there at the first read: for every order of the files,
     // run 0 (it failed) must end first. Several drains stopped their runs because of it.
     const lines = (id: string, index: number, end: object) =>
@@ -131,18 +132,7 @@ describe("Drains re-queueing a dead drain's runs", () => {
       warn: (line: string) => warnings.push([line, Date.now()]),
       debug: () => {},
     };
-    const drains = new Drains(
-      {
-        client: undefined as never,
-        deploymentId: "",
-        uiUrl: "",
-        failure: () => undefined,
-        serving: () => true,
-        ensureDrains: async () => {},
-        pickup: { seconds: 60, error: "no drain" },
-      },
-      { ...settings(workDir, log), drainTimeout: 0.5 },
-    );
+    const drains = new Drains(backend(), { ...settings(workDir, log), drainTimeout: 0.5 });
     // Drain "a" claimed runs 0 and 1, started run 0, then fell silent.
     const claims = path.join(workDir, "claims", "1");
     mkdirSync(claims, { recursive: true });
@@ -221,15 +211,7 @@ describe("Drains on plain drain processes", () => {
     const root = mkdtempSync(path.join(tmpdir(), "drains-"));
     const log = { info: () => {}, warn: () => {}, debug: () => {} };
     const drains = new Drains(
-      {
-        client: undefined as never,
-        deploymentId: "",
-        uiUrl: "",
-        failure: () => undefined,
-        serving: () => true,
-        ensureDrains: async () => {},
-        pickup: { seconds: 1, error: "no worker of pool p took the batch's flow run within 1 s" },
-      },
+      backend({ pickup: { seconds: 1, error: "no worker of pool p took the batch's flow run within 1 s" } }),
       settings(path.join(root, "work"), log),
     );
     const ended: Array<[string, RunOutcome]> = [];
@@ -257,12 +239,7 @@ describe("Drains on plain drain processes", () => {
     const log = { info: () => {}, warn: (line: string) => warnings.push(line), debug: () => {} };
     const hosts = ["h1", "h2"];
     const drains = new Drains(
-      {
-        client: undefined as never, // no flow run is created: the API is never called
-        deploymentId: "",
-        uiUrl: "",
-        failure: () => undefined,
-        serving: () => true,
+      backend({
         // In place of a flow run, a plain drain process on the next "host".
         ensureDrains: async (view) => {
           // One at a time: none while one serves or one started has not said hello yet.
@@ -280,8 +257,7 @@ describe("Drains on plain drain processes", () => {
             }),
           );
         },
-        pickup: { seconds: 60, error: "no drain" },
-      },
+      }),
       settings(workDir, log),
     );
     const runs = [0, 1, 2, 3].map((index) => run(index, `sleep 3; echo $SIERRA_RUN >> ${root}/ran`, root));
