@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { recordsSpan } from "./records.mjs";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const work = path.join(here, ".work", "prefect-scale");
@@ -54,16 +55,9 @@ async function ours(execenv, runs) {
     { env: { ...process.env, CI: "1" } },
   );
   if (result.code !== 0) throw new Error(`${execenv} failed:\n${result.output.slice(-3000)}`);
-  const records = readFileSync(path.join(root, "statistics/exec/runs.jsonl"), "utf8").trim().split("\n");
-  if (records.length !== runs) throw new Error(`${execenv}: ${records.length} records for ${runs} runs`);
-  let first = Number.POSITIVE_INFINITY;
-  let last = 0;
-  for (const line of records) {
-    const record = JSON.parse(line);
-    first = Math.min(first, Date.parse(record.startedAt));
-    last = Math.max(last, Date.parse(record.finishedAt));
-  }
-  return { wall: result.seconds, span: (last - first) / 1000 };
+  const recorded = recordsSpan(root);
+  if (recorded.runs !== runs) throw new Error(`${execenv}: ${recorded.runs} records for ${runs} runs`);
+  return { wall: result.seconds, span: recorded.seconds };
 }
 
 async function xargs(runs) {

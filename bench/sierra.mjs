@@ -2,8 +2,9 @@
 // parallel), SIERRA's prefectserver.local, and ours (local, prefect.localserver) through our
 // SIERRA plugin set. Each execenv gets its own stage 1 (untimed) of the same batch, then
 // `sierra ... --pipeline 2` is timed whole: every column includes SIERRA's own start-up.
-// Usage: node bench/sierra.mjs [--runs N] [--sleep S] [--repeat N] [--timeout S]
-//   [--sierra-python PATH] [--execenvs hpc.local,prefectserver.local,local,prefect.localserver]
+// Usage: node bench/sierra.mjs [--experiments N] [--runs N] [--sleep S] [--repeat N] [--timeout S]
+//   [--paradigm per-batch|per-exp] [--sierra-python PATH]
+//   [--execenvs hpc.local,prefectserver.local,local,prefect.localserver]
 // (needs a build: npm run setup). A stage 2 that takes longer than --timeout is reported
 // as such and what it left running is killed.
 //
@@ -26,7 +27,9 @@ const arg = (name, fallback) => {
   const at = process.argv.indexOf(name);
   return at > 0 ? process.argv[at + 1] : fallback;
 };
+const EXPERIMENTS = Number(arg("--experiments", "4"));
 const RUNS = Number(arg("--runs", "12"));
+const PARADIGM = arg("--paradigm", "per-batch");
 const SLEEP = arg("--sleep", "0.5");
 const JOBS = 2;
 const STAGE2_TIMEOUT_S = Number(arg("--timeout", "300"));
@@ -46,8 +49,9 @@ writeFileSync(
   path.join(shims, "killall"),
   `#!/bin/sh
 # stands in for SIERRA's 'killall prefect': only the Prefect processes of this bench
+# (the prefect script's, not SIERRA's own, whose command line names prefectserver.local)
 for p in $(grep -l -a "BENCH_MARKER=${marker}" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do
-  case "$(cat /proc/$p/cmdline 2>/dev/null | tr '\\0' ' ')" in *prefect*) kill "$p" 2>/dev/null;; esac
+  case "$(cat /proc/$p/cmdline 2>/dev/null | tr '\\0' ' ')" in */bin/prefect\\ *) kill "$p" 2>/dev/null;; esac
 done
 exit 0
 `,
@@ -72,9 +76,9 @@ const common = (root, execenv) => [
   `--n-runs=${RUNS}`,
   "--controller=demo.default",
   "--scenario=flat",
-  "--batch-criteria=level.1.4",
+  `--batch-criteria=level.1.${EXPERIMENTS}`,
   `--execenv=${execenv}`,
-  "--exec-parallelism-paradigm=per-batch",
+  `--exec-parallelism-paradigm=${PARADIGM}`,
   `--exec-jobs-per-node=${JOBS}`,
 ];
 
@@ -105,6 +109,7 @@ function timed(args, timeoutS = 600) {
     return `did not finish in ${timeoutS} s`;
   }
   if (done.status !== 0) {
+    killLeftovers();
     throw new Error(`sierra ${args.join(" ")} exited ${done.status}:\n${done.stderr.slice(-2000)}`);
   }
   return seconds;
@@ -152,19 +157,19 @@ for (const [label, , , times] of ready) {
 killLeftovers();
 rmSync(work, { recursive: true, force: true });
 
-const total = 4 * RUNS;
+const total = EXPERIMENTS * RUNS;
 const ideal = (total * Number(SLEEP)) / JOBS;
 console.log(
-  `\nSIERRA 1.5.16 stage 2 (sierra ... --pipeline 2), ${total} runs of ~${SLEEP}s, ${JOBS} jobs, per-batch, median of ${REPEAT} (seconds)\n`,
+  `\nSIERRA 1.5.16 stage 2 (sierra ... --pipeline 2), ${total} runs of ~${SLEEP}s, ${JOBS} jobs, ${PARADIGM}, median of ${REPEAT} (seconds)\n`,
 );
 for (const [label, value] of results) {
   console.log(`${label.padEnd(42)} ${typeof value === "number" ? value.toFixed(2) : value}`);
 }
 console.log(`${"ideal (runs x sleep / jobs)".padEnd(42)} ${ideal.toFixed(2)}`);
-const hpc = results[0]?.[1];
+const hpc = results.find(([label]) => label === "SIERRA hpc.local")?.[1];
 if (typeof hpc === "number") {
   console.log("\nratios to SIERRA hpc.local");
-  for (const [label, value] of results.slice(1)) {
+  for (const [label, value] of results.filter(([other]) => other !== "SIERRA hpc.local")) {
     if (typeof value === "number") console.log(`${label.padEnd(42)} ${(value / hpc).toFixed(2)}`);
   }
 }

@@ -5,19 +5,21 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { cacheDir, ensurePythonEnv, type Logger, type PythonEnvSpec, SierraError } from "@sierra-exec/core";
+import { PREFECT_SPEC, PREFECT_VERSION } from "@sierra-exec/prefect3";
 
 /** The SIERRA the plugin set is tested with. */
 export const SIERRA_VERSION = "1.5.16";
 
 /**
  * sierra-research 1.5.16 pins numpy<2 but not pyarrow (pyarrow 20 needs numpy 2); and it
- * wants Prefect unpinned: the Prefect our prefect.localserver is tested with, so that its
- * prefectserver.local works in the same environment.
+ * wants Prefect unpinned: the Prefect our Prefect execenvs provision by default (and its
+ * fastapi), so that SIERRA's prefectserver.local works in the same environment (with 3.8.8
+ * and fastapi 0.154 its `prefect work-pool ls` fails, and it waits for the pool forever).
  */
 export const SIERRA_SPEC: PythonEnvSpec = {
   name: "sierra",
   requirements: [`sierra-research==${SIERRA_VERSION}`, "pyarrow<20"],
-  constraints: "prefect==3.8.8\nfastapi==0.154.0\n",
+  constraints: `prefect==${PREFECT_VERSION}\n${PREFECT_SPEC.constraints}`,
 };
 
 /** The SIERRA `python` can import, without importing it (that takes seconds). */

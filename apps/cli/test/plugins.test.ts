@@ -62,7 +62,7 @@ describe("loading a third-party execenv", () => {
     await expectRefused(
       ["--execenv", "pbs"],
       makeProject(),
-      /unknown execenv "pbs": not a built-in \(local, hpc\.local, prefect\.localserver, prefectserver\.local, prefect1\.localagent, slurm, hpc\.slurm\), and no package @sierra-exec\/execenv-pbs or sierra-execenv-pbs is installed in .*: install one \(npm i -D sierra-execenv-pbs\)/,
+      /unknown execenv "pbs": not a built-in \(local, hpc\.local, prefect\.localserver, prefectserver\.local, prefect\.server, prefect1\.localagent, slurm, hpc\.slurm\), and no package @sierra-exec\/execenv-pbs or sierra-execenv-pbs is installed in .*: install one \(npm i -D sierra-execenv-pbs\)/,
     );
     await expectRefused(
       ["--execenv", "./missing.mjs"],

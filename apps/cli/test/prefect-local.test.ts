@@ -1,9 +1,11 @@
 // The prefect.localserver execenv through the built CLI on a real Prefect 3 server,
 // provisioned by the project as users get it (the first time takes about a minute). Each
 // batch starts a server (seconds on a loaded machine): one batch serves several checks.
-import { readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
+import { ensurePythonEnv } from "@sierra-exec/core";
+import { prefectSpec } from "@sierra-exec/prefect3";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import {
@@ -49,7 +51,7 @@ describe("prefect.localserver", () => {
     const first = await sierra([...args, "--exec-parallelism-paradigm", "per-exp"], { marker, ...LONG });
     expect(first.exitCode, first.stderr).toBe(1);
     expect(processesWith(marker)).toEqual([]);
-    expect(first.stderr).toMatch(/Prefect 3\.8\.8 UI: http:\/\/127\.0\.0\.1:\d+/);
+    expect(first.stderr).toMatch(/Prefect 3\.9\.1 UI: http:\/\/127\.0\.0\.1:\d+/);
 
     const records = readRecords(root);
     expect(records).toHaveLength(14);
@@ -216,11 +218,18 @@ describe("prefect.localserver", () => {
         mode: 0o755,
       },
     );
+    const old = path.join(root, "old", "python3");
+    mkdirSync(path.dirname(old));
+    writeFileSync(old, "#!/bin/sh\necho 3.7.0\n", { mode: 0o755 });
     const cache = makeBatch({});
     for (const [python, message] of [
       ["/nonexistent/python3", /--prefect-python \/nonexistent\/python3: .*; pass --prefect-python PATH/],
       ["python3", /--prefect-python python3: Prefect is not installed there; pass --prefect-python PATH/],
       [broken, /Prefect 3\.8\.8 at .* is broken: its database migration failed \(ImportError: boom\)/],
+      [
+        old,
+        /--prefect-python .*old\/python3 has Prefect 3\.7\.0, outside the tested range 3\.8\.8-3\.9\.x; pass --prefect-python PATH \(a Python with Prefect 3\.8\.8-3\.9\.x\)/,
+      ],
     ] as const) {
       const result = await sierra([...PREFECT, "--batch-root", root, "--prefect-python", python], {
         env: { SIERRA_CACHE_DIR: cache },
@@ -230,4 +239,33 @@ describe("prefect.localserver", () => {
       expect(result.stderr).toMatch(message);
     }
   }, 300_000);
+
+  it("uses a Prefect of the tested range found on PATH as it is, and says why it ignores one outside it", async () => {
+    // The other tested version than the managed default, in a venv of its own (cached).
+    const other = await ensurePythonEnv(prefectSpec("3.8.8"), { log: { info() {}, warn() {}, debug() {} } });
+    const root = makeBatch({ a: ["true"] });
+    const used = await sierra([...PREFECT, "--batch-root", root], {
+      env: { PATH: `${other.bin}:${process.env.PATH}` },
+      ...LONG,
+    });
+    expect(used.exitCode, used.stderr).toBe(0);
+    expect(used.stderr).toMatch(/Prefect 3\.8\.8 UI: http:/);
+    expect(readRecords(root)).toHaveLength(1);
+
+    // A `prefect` on PATH whose Python has Prefect 3.7.0: one line, and the managed default.
+    const second = makeBatch({ a: ["true"] });
+    const fake = path.join(second, "fake");
+    mkdirSync(fake);
+    writeFileSync(path.join(fake, "python3"), "#!/bin/sh\necho 3.7.0\n", { mode: 0o755 });
+    writeFileSync(path.join(fake, "prefect"), `#!${path.join(fake, "python3")}\n`, { mode: 0o755 });
+    const managed = await sierra([...PREFECT, "--batch-root", second], {
+      env: { PATH: `${fake}:${process.env.PATH}` },
+      ...LONG,
+    });
+    expect(managed.exitCode, managed.stderr).toBe(0);
+    expect(managed.stderr).toMatch(
+      /Prefect 3\.7\.0 in .*fake\/python3 \(PATH\) is outside the tested range 3\.8\.8-3\.9\.x; using the managed 3\.9\.1\n/,
+    );
+    expect(managed.stderr).toMatch(/Prefect 3\.9\.1 UI: http:/);
+  }, 600_000);
 });

@@ -49,12 +49,12 @@ const cases: Array<[string, string[], RegExp]> = [
   [
     "an unknown execenv",
     ["--batch-root", batch, "--execenv", "pbs"],
-    /unknown execenv "pbs": not a built-in \(local, hpc\.local, prefect\.localserver, prefectserver\.local, prefect1\.localagent, slurm, hpc\.slurm\)/,
+    /unknown execenv "pbs": not a built-in \(local, hpc\.local, prefect\.localserver, prefectserver\.local, prefect\.server, prefect1\.localagent, slurm, hpc\.slurm\)/,
   ],
   [
     "a SIERRA execenv we do not ship",
     ["--batch-root", batch, "--execenv=hpc.pbs"],
-    /^sierra: error: execenv hpc\.pbs is one of SIERRA's, which sierra-exec does not ship: use one of local \(hpc\.local\), prefect\.localserver \(prefectserver\.local\), prefect1\.localagent/,
+    /^sierra: error: execenv hpc\.pbs is one of SIERRA's, which sierra-exec does not ship: use one of local \(hpc\.local\), prefect\.localserver \(prefectserver\.local\), prefect\.server, prefect1\.localagent/,
   ],
   [
     "another one",

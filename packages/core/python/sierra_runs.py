@@ -17,6 +17,7 @@ copies next to its own script.
 """
 
 import base64
+import functools
 import json
 import os
 import shutil
@@ -63,13 +64,25 @@ def not_started(error):
 # Set by core's isolatedEnv in a helper's environment (a Prefect worker's, an agent's): the
 # settings prefix to drop and the caller's values of what the execenv changed (null: unset).
 RESTORE_ENV = "SIERRA_RESTORE_ENV"
+RESTORE_ENV_FILE = "SIERRA_RESTORE_ENV_FILE"
+
+
+@functools.lru_cache(maxsize=4)
+def _read_restore_file(name):
+    with open(name, encoding="utf-8") as source:
+        return source.read()
 
 
 def caller_env(extra):
     """The environment of a run started from a helper process: the caller's, with what the
-    execenv isolated the helper from given back (RESTORE_ENV), plus the run's `extra`."""
+    execenv isolated the helper from given back (RESTORE_ENV, or the file RESTORE_ENV_FILE
+    names: a helper on another host gets it through the shared batch root, not through a
+    server that would show it to others), plus the run's `extra`."""
     env = dict(os.environ)
     restore = env.pop(RESTORE_ENV, None)
+    restore_file = env.pop(RESTORE_ENV_FILE, None)
+    if restore is None and restore_file is not None:
+        restore = _read_restore_file(restore_file)
     if restore is not None:
         restore = json.loads(restore)
         for key in [key for key in env if key.startswith(restore["prefix"])]:

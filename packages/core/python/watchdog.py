@@ -37,7 +37,16 @@ def stop_group(pgid):
     stop.wait(lambda: stop.killed or not alive(pgid), step=0.05)
 
 
+def netns(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
+
+
 def marked():
+    """This host's processes carrying the marker: a host is a network namespace, so that hosts
+    made of namespaces on one machine (the tests' worker hosts) leave each other's runs alone."""
     pids = []
     if MARKER is None:
         return pids
@@ -45,11 +54,12 @@ def marked():
         entries = os.listdir("/proc")
     except OSError:
         return pids  # no procfs: the groups were all there is to stop
+    here = netns("self")
     for entry in entries:
         if entry.isdigit() and int(entry) != os.getpid():
             try:
                 with open(f"/proc/{entry}/environ", "rb") as environ:
-                    if MARKER in environ.read().split(b"\0"):
+                    if MARKER in environ.read().split(b"\0") and netns(entry) == here:
                         pids.append(int(entry))
             except OSError:
                 pass

@@ -34,8 +34,9 @@ export async function guardBatch(
  * batch's marker (a run's daemon that left its group or session, a helper's straggler).
  */
 export async function sweepBatch(executionId: string, log: ExecEnvContext<unknown>["log"]): Promise<void> {
-  const left = await stopMarkedProcesses(EXECUTION_MARKER, executionId);
+  // This host's: on another one (a worker host of a remote execenv) they are its drain's to stop.
+  const left = await stopMarkedProcesses(EXECUTION_MARKER, executionId, { thisHost: true });
   if (left.length > 0) log.debug(`clean-up: stopped ${left.length} leftover processes`);
-  const still = markedProcesses(EXECUTION_MARKER, executionId);
+  const still = markedProcesses(EXECUTION_MARKER, executionId, { thisHost: true });
   if (still.length > 0) log.warn(`clean-up: processes ${still.join(", ")} of this batch are still alive`);
 }

@@ -56,7 +56,7 @@ export {
   lastLine,
   OutputTail,
 } from "./helper-process.js";
-export { type Isolation, isolatedEnv, RESTORE_ENV } from "./isolated-env.js";
+export { callerRestore, type Isolation, isolatedEnv, RESTORE_ENV, RESTORE_ENV_FILE } from "./isolated-env.js";
 export { type LoadExecEnvSettings, loadExecEnv } from "./load-execenv.js";
 export { killMarkedOnExit, markedProcesses, stopMarkedProcesses } from "./marked-processes.js";
 export {

@@ -7,6 +7,9 @@ import { EXECUTION_MARKER } from "./batch-guard.js";
 /** JSON `{"prefix": P, "caller": {KEY: value or null}}`: drop every P* key, then set (null: unset) these. */
 export const RESTORE_ENV = "SIERRA_RESTORE_ENV";
 
+/** Names a file that holds what RESTORE_ENV would: for helpers on other hosts (see sierra_runs.caller_env). */
+export const RESTORE_ENV_FILE = "SIERRA_RESTORE_ENV_FILE";
+
 export interface Isolation {
   /** The backend's settings namespace, removed from the caller's environment: `PREFECT_`. */
   prefix: string;
@@ -18,25 +21,34 @@ export interface Isolation {
   keep?: string[];
 }
 
-/** The full environment for a helper process (spawn it without extending the caller's). */
-export function isolatedEnv(
+/**
+ * What a helper's environment lacks of the caller's, as RESTORE_ENV holds it: the caller's
+ * `prefix*` values and the caller's values (null: unset) of what `settings` and `keep` change.
+ */
+export function callerRestore(
   caller: NodeJS.ProcessEnv,
-  { prefix, settings, executionId, keep = [] }: Isolation,
-): Record<string, string> {
-  const env: Record<string, string> = {};
+  { prefix, settings, keep = [] }: Pick<Isolation, "prefix" | "settings" | "keep">,
+): { prefix: string; caller: Record<string, string | null> } {
   const restore: Record<string, string | null> = {};
   for (const [key, value] of Object.entries(caller)) {
-    if (value === undefined) continue;
-    if (key.startsWith(prefix)) restore[key] = value;
-    else env[key] = value;
+    if (value !== undefined && key.startsWith(prefix)) restore[key] = value;
   }
   for (const key of [...Object.keys(settings), ...keep]) {
     if (!key.startsWith(prefix)) restore[key] = caller[key] ?? null;
   }
+  return { prefix, caller: restore };
+}
+
+/** The full environment for a helper process (spawn it without extending the caller's). */
+export function isolatedEnv(caller: NodeJS.ProcessEnv, isolation: Isolation): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(caller)) {
+    if (value !== undefined && !key.startsWith(isolation.prefix)) env[key] = value;
+  }
   return {
     ...env,
-    ...settings,
-    [EXECUTION_MARKER]: executionId,
-    [RESTORE_ENV]: JSON.stringify({ prefix, caller: restore }),
+    ...isolation.settings,
+    [EXECUTION_MARKER]: isolation.executionId,
+    [RESTORE_ENV]: JSON.stringify(callerRestore(caller, isolation)),
   };
 }

@@ -2,12 +2,25 @@
 // the last line of clean-up for execenvs whose processes leave our process groups
 // (servers, workers, engines, runs in their own sessions). The environment scanned is the
 // one a process started with, which its children inherit.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { onExit } from "signal-exit";
 import { terminate } from "./process-group.js";
 
-/** Pids of live processes (not zombies, not this one) whose environment has `name=value`. */
-export function markedProcesses(name: string, value: string): number[] {
+const netns = (pid: number | "self") => {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Pids of live processes (not zombies, not this one) whose environment has `name=value`;
+ * with `thisHost`, only those of this process's network namespace (what a host is, also for
+ * the test hosts that are namespaces of one machine).
+ */
+export function markedProcesses(name: string, value: string, { thisHost = false } = {}): number[] {
+  const here = thisHost ? netns("self") : undefined;
   const needle = `${name}=${value}`;
   const pids: number[] = [];
   let entries: string[];
@@ -20,6 +33,7 @@ export function markedProcesses(name: string, value: string): number[] {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       if (!readFileSync(`/proc/${entry}/environ`, "latin1").split("\0").includes(needle)) continue;
+      if (here !== undefined && netns(Number(entry)) !== here) continue;
       const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
       if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z") pids.push(Number(entry));
     } catch {
@@ -30,17 +44,17 @@ export function markedProcesses(name: string, value: string): number[] {
 }
 
 /**
- * Stops every process marked `name=value`: TERM, then KILL what is left after `graceMs`.
- * Resolves to the pids that were found alive at first.
+ * Stops every process marked `name=value` (with `thisHost`, of this host only): TERM, then
+ * KILL what is left after `graceMs`. Resolves to the pids that were found alive at first.
  */
 export async function stopMarkedProcesses(
   name: string,
   value: string,
-  { graceMs = 2000 }: { graceMs?: number } = {},
+  { graceMs = 2000, thisHost = false }: { graceMs?: number; thisHost?: boolean } = {},
 ): Promise<number[]> {
   let found: number[] | undefined;
   const send = (signal: NodeJS.Signals) => {
-    const pids = markedProcesses(name, value);
+    const pids = markedProcesses(name, value, { thisHost });
     found ??= pids;
     for (const pid of pids) {
       try {
@@ -51,7 +65,10 @@ export async function stopMarkedProcesses(
     }
     return pids.length > 0;
   };
-  await terminate(send, () => markedProcesses(name, value).length > 0, { graceMs, signal: "SIGTERM" });
+  await terminate(send, () => markedProcesses(name, value, { thisHost }).length > 0, {
+    graceMs,
+    signal: "SIGTERM",
+  });
   return found ?? [];
 }
 

@@ -32,6 +32,24 @@ describe("marked processes", () => {
   });
 });
 
+describe("this host's marked processes", () => {
+  // A host is a network namespace: the test hosts of multi-host tests are namespaces of one machine.
+  it.runIf(process.getuid?.() === 0)("leave out those of another network namespace", async () => {
+    const marker = randomUUID();
+    const env = { ...process.env, TEST_MARK: marker };
+    const here = spawn("sleep", ["300"], { env, stdio: "ignore" });
+    const elsewhere = spawn("unshare", ["--net", "sleep", "300"], { env, stdio: "ignore" });
+    for (let i = 0; i < 100 && markedProcesses("TEST_MARK", marker).length < 2; i++) await sleep(20);
+    expect(markedProcesses("TEST_MARK", marker).sort()).toEqual([here.pid, elsewhere.pid].sort());
+    expect(markedProcesses("TEST_MARK", marker, { thisHost: true })).toEqual([here.pid]);
+    expect(await stopMarkedProcesses("TEST_MARK", marker, { graceMs: 300, thisHost: true })).toEqual([
+      here.pid,
+    ]);
+    expect(markedProcesses("TEST_MARK", marker)).toEqual([elsewhere.pid]);
+    elsewhere.kill("SIGKILL");
+  });
+});
+
 describe("killMarkedOnExit", () => {
   /** A node process that starts a marked sleep that ignores TERM, arms the hook, then does `then`. */
   const child = (marker: string, flag: string, then: string) =>

@@ -16,6 +16,8 @@ import {
   connect,
   Drains,
   findPrefect,
+  PREFECT_RANGE_TEXT,
+  PREFECT_VERSION,
   type PrefectClient,
   PrefectServer,
   setUpDeployment,
@@ -40,7 +42,7 @@ export const prefectLocalOptionsSchema = z.object({
     .meta({
       env: "SIERRA_PREFECT_PYTHON",
       valueName: "PATH",
-      defaultLabel: "the prefect on PATH if it is 3.8.8, else one installed in the cache directory",
+      defaultLabel: `a Prefect ${PREFECT_RANGE_TEXT} on PATH or in the active Python, else ${PREFECT_VERSION} installed in the cache directory`,
     })
     .describe("Python with Prefect 3 installed"),
   keepServer: z
@@ -84,6 +86,7 @@ export default defineExecEnv({
 
   async check({ options, log, signal }) {
     const install = await findPrefect(options.prefectPython, { log, signal });
+    log.debug(`Prefect ${install.version} from ${install.from}: ${install.python}`);
     return { install, template: await templateDatabase(install, { log }) };
   },
 
@@ -94,7 +97,21 @@ export default defineExecEnv({
     const since = (from: number) => `${((Date.now() - from) / 1000).toFixed(2)}s`;
     const startedAt = Date.now();
     let serverProcess: HelperProcess | undefined;
+    let workerProcess: HelperProcess | undefined;
+    let worker: KeepAlive | undefined;
     onCleanup(() => serverProcess?.stop());
+    // Registered after the server's: the worker stops first, taking any engine with it.
+    onCleanup(() => (worker?.process ?? workerProcess)?.stop());
+    const spawnWorker = async (on: PrefectServer) => {
+      const started = await startWorker(on, {
+        python: install.python,
+        dir,
+        pool: options.workPool,
+        queue: options.workQueue,
+      });
+      watchdog.watch(started.pid);
+      return started;
+    };
     const server = await PrefectServer.start({
       python: install.python,
       dir,
@@ -106,6 +123,11 @@ export default defineExecEnv({
         serverProcess = started;
         watchdog.watch(started.pid);
       },
+      // The worker imports Prefect while the server boots, and waits for its queue.
+      alongside: async (on) => {
+        await workerProcess?.stop();
+        workerProcess = await spawnWorker(on);
+      },
     });
     log.debug(`server ready in ${since(startedAt)}`);
     const setupAt = Date.now();
@@ -115,20 +137,8 @@ export default defineExecEnv({
       queue: options.workQueue,
       python: install.python,
     });
-    const spawnWorker = async () => {
-      const worker = await startWorker(server, {
-        python: install.python,
-        dir,
-        pool: options.workPool,
-        queue: options.workQueue,
-      });
-      watchdog.watch(worker.pid);
-      return worker;
-    };
-    const worker = new KeepAlive(await spawnWorker(), spawnWorker, log);
-    log.debug(`set up over the API and started the worker in ${since(setupAt)}`);
-    // Registered after the server's: the worker stops first, taking any engine with it.
-    onCleanup(() => worker.process.stop());
+    worker = new KeepAlive(workerProcess as HelperProcess, () => spawnWorker(server), log);
+    log.debug(`set up over the API in ${since(setupAt)}`);
     const serverAlive = new KeepAlive(
       server.process,
       async () => {

@@ -20,6 +20,10 @@ const ENDPOINTS = [
   "POST /deployments/{id}/create_flow_run",
   "GET /flow_runs/{id}",
   "POST /flow_runs/{id}/set_state",
+  "GET /health",
+  "GET /admin/version",
+  "GET /work_pools/{name}",
+  "DELETE /deployments/{id}",
 ];
 
 /** Schemas the code names itself (`components["schemas"][...]`) that no endpoint above references. */
@@ -55,19 +59,17 @@ const install = await findPrefect(process.env.SIERRA_PREFECT_PYTHON, { log, sign
 const dir = mkdtempSync(path.join(tmpdir(), "prefect-openapi-"));
 let started;
 try {
-  const server = await PrefectServer.start(
-    {
-      python: install.python,
-      dir,
-      templateDatabase: await templateDatabase(install, { log }),
-      executionId: `openapi-${process.pid}`,
-      startTimeout: 300,
-      signal,
-    },
-    (process) => {
+  const server = await PrefectServer.start({
+    python: install.python,
+    dir,
+    templateDatabase: await templateDatabase(install, { log }),
+    executionId: `openapi-${process.pid}`,
+    startTimeout: 300,
+    signal,
+    onStarted: (process) => {
       started = process;
     },
-  );
+  });
   const schema = await (await fetch(`${server.apiUrl}/openapi.json`)).json();
   const file = path.join(dir, "openapi.json");
   writeFileSync(file, JSON.stringify(filterSchema(schema, ENDPOINTS, SCHEMAS)));

@@ -5,11 +5,17 @@ export { connect, must, type PrefectClient } from "./api.js";
 export { type DrainBackend, type DrainInfo, type DrainSettings, Drains, type DrainsView } from "./drains.js";
 export {
   findPrefect,
+  inTestedRange,
+  PREFECT_RANGE,
+  PREFECT_RANGE_TEXT,
   PREFECT_SPEC,
   PREFECT_VERSION,
   type PrefectInstall,
+  prefectSpec,
+  TESTED_PREFECTS,
+  type TestedPrefect,
   templateDatabase,
 } from "./prefect-install.js";
 export { PrefectServer } from "./server.js";
-export { setUpDeployment } from "./setup-api.js";
+export { deploymentPayload, FLOW_DIR, FLOW_NAME, setUpDeployment, workPoolPayload } from "./setup-api.js";
 export { startWorker } from "./worker.js";

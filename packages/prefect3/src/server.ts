@@ -32,6 +32,11 @@ export interface ServerSettings {
   signal: AbortSignal;
   /** Receives each server process at once, so that it is stopped even if start-up fails. */
   onStarted: (process: HelperProcess) => void;
+  /**
+   * Starts what can boot beside the server (the worker) once it has its port; called again
+   * if the server has to move to another port.
+   */
+  alongside?: (server: PrefectServer) => Promise<void>;
   /** The address it listens on (default 127.0.0.1): a server that other hosts use binds theirs. */
   host?: string;
   /** Basic auth `user:password` the server requires of every API call but health and readiness. */
@@ -124,6 +129,7 @@ export class PrefectServer {
         port,
         settings,
       );
+      await settings.alongside?.(server);
       const failure = await server.untilReady();
       if (!failure) return server;
       if (!portTaken(server.log) || attempt >= 3) {

@@ -18,7 +18,7 @@ type DeploymentCreate = components["schemas"]["DeploymentCreate"];
 export const workPoolPayload = (name: string): WorkPoolCreate => ({
   name,
   type: "process",
-  // What `prefect work-pool get-default-base-job-template --type process` prints for 3.8.8.
+  // What `prefect work-pool get-default-base-job-template --type process` prints (3.8.8 and 3.9.1 alike).
   base_job_template: baseJobTemplate,
   description: "sierra-exec: runs experiment batches",
 });

@@ -1,8 +1,12 @@
 // The process worker that takes the batch's flow runs from its pool and queue and starts
-// their engines; in its own process group, its output in the batch's worker.log.
+// their engines; in its own process group, its output in the batch's worker.log. It starts
+// beside the server (python/start_worker.py waits for its queue), so that its imports
+// overlap the server's boot.
 import path from "node:path";
+import { HelperProcess } from "@sierra-exec/core";
 import type { PrefectServer } from "./server.js";
-import { startPrefect } from "./server.js";
+
+const START_WORKER = new URL("../python/start_worker.py", import.meta.url).pathname;
 
 export const workerArgs = (pool: string, queue: string) => [
   "worker",
@@ -25,10 +29,7 @@ export const startWorker = (
   server: PrefectServer,
   { python, dir, pool, queue }: { python: string; dir: string; pool: string; queue: string },
 ) =>
-  startPrefect(
-    "the Prefect worker",
-    python,
-    workerArgs(pool, queue),
-    path.join(dir, "worker.log"),
-    server.envFor("worker"),
-  );
+  HelperProcess.start("the Prefect worker", python, [START_WORKER, "prefect", ...workerArgs(pool, queue)], {
+    env: server.envFor("worker"),
+    logFile: path.join(dir, "worker.log"),
+  });

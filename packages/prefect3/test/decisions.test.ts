@@ -9,7 +9,14 @@ import { describe, expect, it } from "vitest";
 import { outcomeOf, parseEvents } from "../src/drain-events.js";
 import { drainParameters } from "../src/drains.js";
 import { prefectEnv } from "../src/prefect-env.js";
-import { PREFECT_SPEC, prefectOnPath } from "../src/prefect-install.js";
+import {
+  activePython,
+  inTestedRange,
+  PREFECT_SPEC,
+  prefectOnPath,
+  prefectSpec,
+  TESTED_PREFECTS,
+} from "../src/prefect-install.js";
 import { deploymentPayload, FLOW_DIR, workPoolPayload } from "../src/setup-api.js";
 import { describeState, isTerminal } from "../src/states.js";
 import { setContent } from "../src/work-dir.js";
@@ -200,8 +207,35 @@ describe("finding Prefect", () => {
     expect(prefectOnPath({ PATH: "/nonexistent" })).toBeUndefined();
   });
 
-  it("provisions the pinned Prefect with the fastapi its server needs", () => {
-    expect(PREFECT_SPEC.requirements).toEqual(["prefect==3.8.8"]);
-    expect(PREFECT_SPEC.constraints).toMatch(/^fastapi==0\.154\.0$/m);
+  it("provisions the newest tested Prefect with the fastapi its server needs, in a venv named after it", () => {
+    expect(PREFECT_SPEC).toEqual({
+      name: "prefect-3.9.1",
+      requirements: ["prefect==3.9.1"],
+      constraints: "fastapi==0.150.0\n",
+    });
+    expect(prefectSpec("3.8.8").constraints).toBe("fastapi==0.154.0\n");
+  });
+
+  it("uses a user's Prefect only inside the tested range, pre-releases excluded", () => {
+    for (const version of ["3.8.8", "3.9.0", "3.9.1", "3.9.12", "3.9.2.post1"])
+      expect(inTestedRange(version)).toBe(true);
+    for (const version of [
+      "3.8.7",
+      "3.7.0",
+      "3.10.0",
+      "3.10.0rc1",
+      "3.9.2.dev1",
+      "3.8.8rc1",
+      "2.20.0",
+      "4.0.0",
+    ])
+      expect(inTestedRange(version)).toBe(false);
+    // Every tested version is inside the range it advertises.
+    for (const version of Object.keys(TESTED_PREFECTS)) expect(inTestedRange(version)).toBe(true);
+  });
+
+  it("takes the active Python from VIRTUAL_ENV, else python3 on PATH", () => {
+    expect(activePython({ VIRTUAL_ENV: "/home/u/venv" })).toBe("/home/u/venv/bin/python");
+    expect(activePython({})).toBe("python3");
   });
 });

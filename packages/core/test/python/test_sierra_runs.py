@@ -104,19 +104,34 @@ class Runs(unittest.TestCase):
         self.assertEqual(self.read("ids").split(), [str(pid).encode()] * 3)
         self.assertEqual(self.read("stdin"), b"")
 
-    def test_caller_env_gives_back_what_the_helper_was_isolated_from(self):
-        restore = {"prefix": "PREFECT_", "caller": {"PREFECT_API_URL": "http://mine", "HOME": "/home/u", "TMPDIR": None}}
-        helper = {"PATH": "/bin", "HOME": "/batch/home", "TMPDIR": "/batch/tmp", "PREFECT_HOME": "/batch/p",
-                  "PREFECT_API_URL": "http://127.0.0.1:1/api", sierra_runs.RESTORE_ENV: json.dumps(restore)}
+    @staticmethod
+    def caller_env_in(helper, extra):
+        """caller_env as a helper process whose environment is `helper` sees it."""
         saved = dict(os.environ)
         try:
             os.environ.clear()
             os.environ.update(helper)
-            env = sierra_runs.caller_env({"SIERRA_RUN": 3})
+            return sierra_runs.caller_env(extra)
         finally:
             os.environ.clear()
             os.environ.update(saved)
+
+    def test_caller_env_gives_back_what_the_helper_was_isolated_from(self):
+        restore = {"prefix": "PREFECT_", "caller": {"PREFECT_API_URL": "http://mine", "HOME": "/home/u", "TMPDIR": None}}
+        helper = {"PATH": "/bin", "HOME": "/batch/home", "TMPDIR": "/batch/tmp", "PREFECT_HOME": "/batch/p",
+                  "PREFECT_API_URL": "http://127.0.0.1:1/api", sierra_runs.RESTORE_ENV: json.dumps(restore)}
+        env = self.caller_env_in(helper, {"SIERRA_RUN": 3})
         self.assertEqual(env, {"PATH": "/bin", "HOME": "/home/u", "PREFECT_API_URL": "http://mine", "SIERRA_RUN": "3"})
+
+    def test_caller_env_from_a_file_for_helpers_on_other_hosts(self):
+        restore = {"prefix": "PREFECT_", "caller": {"HOME": "/home/u", "SIERRA_CORE_PYTHON": None}}
+        file = os.path.join(self.dir, "caller-env.json")
+        with open(file, "w", encoding="utf-8") as out:
+            json.dump(restore, out)
+        helper = {"PATH": "/bin", "HOME": "/w", "SIERRA_CORE_PYTHON": "/flow", "PREFECT_API_AUTH_STRING": "u:secret",
+                  sierra_runs.RESTORE_ENV_FILE: file}
+        env = self.caller_env_in(helper, {"SIERRA_RUN": 0})
+        self.assertEqual(env, {"PATH": "/bin", "HOME": "/home/u", "SIERRA_RUN": "0"})
 
     def test_spawn(self):
         self.check_start(self.spawn_and_wait)
