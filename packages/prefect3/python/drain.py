@@ -54,16 +54,36 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _create(path: str, content: str) -> bool:
-    """Creates `path` exclusively with `content`; False if it exists."""
+    """Creates `path` exclusively with `content`; False if it exists. The content goes to a
+    temporary file that is then linked to `path`: nobody ever sees `path` empty (a drain killed
+    between an exclusive open and its write left an empty claim the batch waited for forever),
+    and link is an exclusive create on NFS too."""
+    temp = f"{path}.new-{os.getpid()}-{secrets.token_hex(3)}"
+    with open(temp, "w", encoding="utf-8") as out:
+        out.write(content)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.link(temp, path)
+        return True
     except FileExistsError:
         return False
-    try:
-        os.write(fd, content.encode())
     finally:
-        os.close(fd)
-    return True
+        os.unlink(temp)
+
+
+def _remove_if(path: str, content: str, tag: str) -> None:
+    """Unlinks `path` if it still holds `content`. Set aside first, then checked, and put back if
+    it is someone else's: a read then an unlink could remove what another drain just created."""
+    aside = f"{path}.{tag}"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    if _read(aside) != content:
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass
+    os.unlink(aside)
 
 
 def _read(path: str) -> str | None:
@@ -93,6 +113,7 @@ class Drain:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._live: dict[int, str] = {}  # pgid of each running run -> label
+        self._stopped: set[int] = set()  # pgids of the runs stop_all stopped
         self._pending = 0  # claimed runs whose end is not written yet
         self._stopping = threading.Event()
         self._dead = threading.Event()
@@ -104,18 +125,23 @@ class Drain:
         self._requeued: dict[int, list[int]] = {}
         self._rescanned = 0.0
         self._watchdog: subprocess.Popen | None = None
+        self._heartbeat: threading.Thread | None = None
         self._events = os.open(os.path.join(self.w, "events", f"{self.id}.jsonl"),
                                os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     # -- events ---------------------------------------------------------------------------
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: dict[str, Any], sync: bool = False) -> None:
         # One whole line per write to a file only this drain appends to: the CLI never sees
         # two events interleaved, at most a torn last line that it keeps for later.
-        os.write(self._events, (json.dumps(event) + "\n").encode())
+        line = (json.dumps(event) + "\n").encode()
+        while line:  # a write may take part of it (a full disk, a signal)
+            line = line[os.write(self._events, line):]
+        if sync:  # on NFS, what the CLI must see (ends, liveness) leaves this host now
+            os.fdatasync(self._events)
 
     def _heartbeats(self) -> None:
         while not self._dead.is_set():
-            self.emit({"heartbeat": time.time()})
+            self.emit({"heartbeat": time.time()}, sync=True)
             if self._finished.wait(HEARTBEAT_S):
                 return
 
@@ -137,19 +163,9 @@ class Drain:
                 continue
             if _pid_alive(holder["pid"]):
                 return holder["drain"]
-            # Its holder is gone: set its claim aside and take the host, unless another drain
-            # did the same first (then what was set aside is that drain's claim: put it back).
-            aside = f"{claim}.gone-{self.id}"
-            try:
-                os.rename(claim, aside)
-            except FileNotFoundError:
-                continue
-            if _read(aside) != held:
-                try:
-                    os.link(aside, claim)
-                except FileExistsError:
-                    pass
-            os.unlink(aside)
+            # Its holder is gone: remove its claim and take the host, unless another drain did
+            # the same first (then the claim is that drain's: it stays).
+            _remove_if(claim, held, f"gone-{self.id}")
         return "another drain"
 
     def _start_watchdog(self) -> None:
@@ -225,8 +241,15 @@ class Drain:
                 if _create(os.path.join(self.w, "claims", str(n), str(i)), self.id):
                     return n, i, self._sets[n][i], slot
         if slot is not None:
-            os.unlink(slot)
+            self._release(slot)
         return None
+
+    def _release(self, slot: str) -> None:
+        """Frees this drain's slot, unless this drain was declared dead (the CLI freed its slots,
+        another drain may hold this one now) or the slot names another drain."""
+        if self._dead.is_set() or os.path.exists(os.path.join(self.w, "dead", self.id)):
+            return
+        _remove_if(slot, self.id, f"free-{self.id}")
 
     # -- runs -----------------------------------------------------------------------------
     def run(self, n: int, i: int, spec: dict[str, Any], slot: str | None) -> None:
@@ -244,7 +267,7 @@ class Drain:
                     _create(os.path.join(self.w, "stop"), f"strict: {label} failed")
         finally:
             if slot is not None:
-                os.unlink(slot)
+                self._release(slot)
             with self._changed:
                 self._pending -= 1
                 self._changed.notify_all()
@@ -272,13 +295,16 @@ class Drain:
             why = sierra_runs.not_started(error)
             if not self._dead.is_set():
                 self.emit({"ended": label, **where, "code": None, "signal": None, "startedAt": started,
-                           "at": time.time(), "error": why})
+                           "at": time.time(), "error": why}, sync=True)
             return None, None, why
         self.emit({"started": label, **where, "pid": proc.pid, "at": started})
         code, sig = sierra_runs.ended(proc.pid, sierra_runs.wait(proc, self.grace))
         if not self._dead.is_set():
+            # Marked when this drain stopped it: the CLI takes the runs that failed of their own
+            # before those stopped because of them (strict blames the first).
+            stopped = {"stopped": True} if proc.pid in self._stopped else {}
             self.emit({"ended": label, **where, "code": code, "signal": sig, "startedAt": started,
-                       "at": time.time()})
+                       "at": time.time(), **stopped}, sync=True)
         with self._lock:  # after the end is written: a stop returns once _live is empty
             del self._live[proc.pid]
             self._tell_watchdog(f"release {proc.pid}")
@@ -290,6 +316,7 @@ class Drain:
         self._stopping.set()
         with self._lock:
             groups = list(self._live)
+            self._stopped.update(groups)
         sierra_runs.Stop(groups, self.grace).wait(lambda: not self._live)
 
     # -- the loop -------------------------------------------------------------------------
@@ -306,7 +333,8 @@ class Drain:
             os.close(self._events)
             return "bounced", f"host {self.host} is already served by drain {holder}"
         self._start_watchdog()
-        threading.Thread(target=self._heartbeats, daemon=True).start()
+        self._heartbeat = threading.Thread(target=self._heartbeats, daemon=True)
+        self._heartbeat.start()
         try:
             how = self._dispatch(submit)
         except BaseException:  # Prefect's TerminationSignal on a cancel, KeyboardInterrupt
@@ -353,11 +381,15 @@ class Drain:
 
     def _end(self) -> None:
         self._finished.set()
+        # Before the events file is closed: a heartbeat after it would write to a closed (or
+        # reused) fd.
+        if self._heartbeat is not None:
+            self._heartbeat.join()
         claim = os.path.join(self.w, "hosts", self.host)
         held = _read(claim)
         if held is not None and json.loads(held).get("drain") == self.id:
             os.unlink(claim)
         self._dismiss_watchdog()
         if not self._dead.is_set():
-            self.emit({"bye": time.time()})
+            self.emit({"bye": time.time()}, sync=True)
         os.close(self._events)

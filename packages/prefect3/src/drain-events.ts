@@ -17,6 +17,8 @@ export type DrainEvent =
       startedAt: number;
       at: number;
       error?: string;
+      /** The drain stopped it (a stop, or strict after another run failed). */
+      stopped?: true;
     }
   | { heartbeat: number }
   | { bounced: string }
@@ -38,15 +40,28 @@ export function outcomeOf(event: EndedEvent, host?: string): RunOutcome {
   };
 }
 
-/** Splits appended text into complete event lines, keeping a torn last line for later. */
-export function parseEvents(buffered: string): { events: DrainEvent[]; rest: string } {
+/**
+ * Splits appended text into complete event lines, keeping a torn last line for later; a line
+ * that is not JSON (a disk that filled up mid-write) is skipped and handed to `skipped`.
+ */
+export function parseEvents(
+  buffered: string,
+  skipped: (line: string) => void = () => {},
+): { events: DrainEvent[]; rest: string } {
   const lines = buffered.split("\n");
   const rest = lines.pop() ?? "";
-  return { events: lines.filter(Boolean).map((line) => JSON.parse(line) as DrainEvent), rest };
+  const events: DrainEvent[] = [];
+  for (const line of lines.filter(Boolean)) {
+    try {
+      events.push(JSON.parse(line) as DrainEvent);
+    } catch {
+      skipped(line);
+    }
+  }
+  return { events, rest };
 }
 
 interface Followed {
-  fd: number;
   offset: number;
   rest: string;
 }
@@ -56,26 +71,40 @@ export class EventsFollower {
   private readonly files = new Map<string, Followed>();
   private readonly buffer = Buffer.alloc(1 << 16);
 
-  constructor(private readonly dir: string) {}
+  private warned = false;
+
+  /** `warn` is told once of the first line that does not parse. */
+  constructor(
+    private readonly dir: string,
+    private readonly warn: (line: string) => void = () => {},
+  ) {}
 
   /** The new complete events, by drain file (the drain id), in the order each drain wrote them. */
   read(): Array<{ file: string; events: DrainEvent[] }> {
     for (const name of readdirSync(this.dir)) {
-      if (!name.endsWith(".jsonl") || this.files.has(name)) continue;
-      this.files.set(name, { fd: openSync(path.join(this.dir, name), "r"), offset: 0, rest: "" });
+      if (name.endsWith(".jsonl") && !this.files.has(name)) this.files.set(name, { offset: 0, rest: "" });
     }
     const read: Array<{ file: string; events: DrainEvent[] }> = [];
     for (const [name, followed] of this.files) {
+      // Opened anew each time: on NFS, an open is what fetches what other hosts wrote since.
+      const fd = openSync(path.join(this.dir, name), "r");
       let grew = false;
-      for (;;) {
-        const count = readSync(followed.fd, this.buffer, 0, this.buffer.length, followed.offset);
-        if (count === 0) break;
-        grew = true;
-        followed.offset += count;
-        followed.rest += this.buffer.toString("utf8", 0, count);
+      try {
+        for (;;) {
+          const count = readSync(fd, this.buffer, 0, this.buffer.length, followed.offset);
+          if (count === 0) break;
+          grew = true;
+          followed.offset += count;
+          followed.rest += this.buffer.toString("utf8", 0, count);
+        }
+      } finally {
+        closeSync(fd);
       }
       if (!grew) continue;
-      const parsed = parseEvents(followed.rest);
+      const parsed = parseEvents(followed.rest, (line) => {
+        if (!this.warned) this.warn(`${name}: skipped a line that is not an event: ${line.slice(0, 200)}`);
+        this.warned = true;
+      });
       followed.rest = parsed.rest;
       read.push({ file: name.slice(0, -".jsonl".length), events: parsed.events });
     }
@@ -83,7 +112,6 @@ export class EventsFollower {
   }
 
   close(): void {
-    for (const { fd } of this.files.values()) closeSync(fd);
     this.files.clear();
   }
 }

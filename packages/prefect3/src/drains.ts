@@ -119,7 +119,7 @@ interface OpenSet {
 }
 
 export class Drains {
-  readonly work: WorkDir;
+  private readonly work: WorkDir;
   private readonly follower: EventsFollower;
   private readonly drains = new Map<string, DrainInfo>();
   private readonly flowRuns: CreatedFlowRun[] = [];
@@ -131,13 +131,15 @@ export class Drains {
   private idleSince: number | undefined;
   private statesEvery = STATES_EVERY_MS;
   private anyStarted = false;
+  /** Runs dead drains started, re-queued once the drain, if alive, has stopped them. */
+  private requeues: Array<{ drain: string; open: OpenSet; indices: ReadonlySet<number>; at: number }> = [];
 
   constructor(
     private readonly backend: DrainBackend,
     private readonly settings: DrainSettings,
   ) {
     this.work = new WorkDir(settings.workDir);
-    this.follower = new EventsFollower(this.work.events);
+    this.follower = new EventsFollower(this.work.events, (line) => settings.log.warn(line));
   }
 
   /** Every drain the CLI has heard of. */
@@ -247,11 +249,21 @@ export class Drains {
   /** Reads new events, notices dead drains, refreshes the drain flow runs' states. */
   private poll(): void {
     const now = Date.now();
-    for (const { file, events } of this.follower.read()) {
+    const read = this.follower.read();
+    for (const { file } of read) {
       const known = this.drains.get(file);
       if (known) known.seenAt = now;
-      for (const event of events) this.dispatch(file, event, now);
     }
+    // Ends of runs a drain stopped come after every other event read: under strict, core must
+    // see the run that failed before the runs stopped because of it, whichever file is read first.
+    const stopped: Array<[string, DrainEvent]> = [];
+    for (const { file, events } of read) {
+      for (const event of events) {
+        if ("ended" in event && event.stopped) stopped.push([file, event]);
+        else this.dispatch(file, event, now);
+      }
+    }
+    for (const [file, event] of stopped) this.dispatch(file, event, now);
     for (const drain of this.drains.values()) {
       if (drain.state !== "live") continue;
       const flowRun = this.flowRuns.find((run) => run.id === drain.flowRun)?.flowRun;
@@ -261,7 +273,18 @@ export class Drains {
         this.declareDead(drain, `wrote nothing for ${this.settings.drainTimeout}s`);
       }
     }
+    this.requeueStopped(now);
     if (!this.reading && now - this.readAt > this.statesEvery && this.backend.serving()) this.readStates();
+  }
+
+  private requeueStopped(now: number): void {
+    const due = this.requeues.filter((requeue) => requeue.at <= now);
+    if (due.length === 0) return;
+    this.requeues = this.requeues.filter((requeue) => requeue.at > now);
+    for (const { drain, open, indices } of due) {
+      if (this.stopWritten || open !== this.current) continue;
+      for (const index of this.work.requeue(drain, open.n, indices)) open.startedBy.delete(index);
+    }
   }
 
   private dispatch(file: string, event: DrainEvent, now: number): void {
@@ -299,18 +322,37 @@ export class Drains {
     }
   }
 
-  /** A drain that is gone without its ends: its runs go back to the queue, its flow run is Crashed. */
+  /**
+   * A drain that is gone without its ends: its runs go back to the queue, its flow run is
+   * Crashed. Runs it claimed without starting them go at once; runs it started only once a drain
+   * that is in fact alive has stopped them (`dead` makes it TERM them, KILL after the grace), so
+   * that a second copy never overlaps the first.
+   */
   private declareDead(drain: DrainInfo, why: string): void {
     drain.state = "dead";
+    this.work.declareDead(drain.id, drain.host);
     const open = this.current;
-    // Runs it started, and runs it claimed without starting them yet (its claim files say which).
-    const unended = open?.unended ?? new Set<number>();
-    const requeued = this.work.declareDead(drain.id, drain.host, open?.n, unended);
-    for (const index of requeued) open?.startedBy.delete(index);
-    const runs = requeued.map((index) => open?.runs[index]?.id).join(", ");
+    const started = new Set<number>();
+    let requeued: number[] = [];
+    if (open) {
+      for (const [index, by] of open.startedBy)
+        if (by === drain.id && open.unended.has(index)) started.add(index);
+      const unstarted = new Set([...open.unended].filter((index) => !started.has(index)));
+      requeued = this.work.requeue(drain.id, open.n, unstarted);
+      if (started.size > 0) {
+        this.requeues.push({
+          drain: drain.id,
+          open,
+          indices: started,
+          at: Date.now() + (this.settings.killGrace + 1) * 1000,
+        });
+      }
+    }
+    const lost = [...requeued, ...started].sort((a, b) => a - b);
+    const runs = lost.map((index) => open?.runs[index]?.id).join(", ");
     this.settings.log.warn(
       `drain ${drain.id} on host ${drain.host} ${why}: declared dead` +
-        (requeued.length > 0 ? `; its runs ${runs} go to another drain` : ""),
+        (lost.length > 0 ? `; its runs ${runs} go to another drain` : ""),
     );
     const flowRun = drain.flowRun;
     if (flowRun && this.backend.serving()) {
@@ -359,8 +401,10 @@ export class Drains {
     if (!this.stopWritten) this.work.writeStop(reason);
     this.stopWritten = true;
     const open = this.current;
-    const running = () =>
-      open ? [...open.startedBy.keys()].filter((index) => open.unended.has(index)).length : 0;
+    // Runs of dead drains (their re-queue pending) write no end: they stay "not run".
+    const ofLive = (index: number) =>
+      open?.unended.has(index) && this.drains.get(open.startedBy.get(index) as string)?.state !== "dead";
+    const running = () => (open ? [...open.startedBy.keys()].filter(ofLive).length : 0);
     const deadline = Date.now() + (this.settings.killGrace + 5) * 1000;
     while ((running() > 0 || this.view().live.length > 0) && Date.now() < deadline) {
       this.poll();
@@ -369,7 +413,7 @@ export class Drains {
     this.poll();
     if (open) {
       for (const index of [...open.startedBy.keys()]) {
-        if (!open.unended.delete(index)) continue;
+        if (!ofLive(index) || !open.unended.delete(index)) continue;
         const drain = this.drains.get(open.startedBy.get(index) as string);
         open.ctx.runEnded(open.runs[index] as Run, {
           exitCode: null,

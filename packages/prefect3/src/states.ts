@@ -1,7 +1,7 @@
 // Prefect flow-run states as the CLI reads and reports them.
 import type { FlowRun, StateType } from "./api.js";
 
-export const TERMINAL: ReadonlySet<StateType> = new Set(["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]);
+const TERMINAL: ReadonlySet<StateType> = new Set(["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]);
 
 export const isTerminal = (type: StateType | null | undefined): boolean =>
   type !== null && type !== undefined && TERMINAL.has(type);

@@ -1,7 +1,7 @@
 // The work directory of an execution: the channel between the CLI and its drains (python/drain.py)
 // besides Prefect's API. On a cluster it is on a shared filesystem, so both sides use only
 // create-exclusive, write-then-rename, rename, unlink, listdir and whole reads of small files.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { type Run, runSpec } from "@sierra-exec/core";
 
@@ -14,6 +14,36 @@ const readOrUndefined = (file: string) => {
     return undefined;
   }
 };
+
+/** The drain id a `hosts/<host>` claim names. */
+function hostHolder(held: string): string | undefined {
+  try {
+    return (JSON.parse(held) as { drain?: string }).drain;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes `file` if its content passes `ours`. Set aside first, then checked, and put back if it
+ * is not ours: a read then an unlink could remove what a drain created in between.
+ */
+function removeIf(file: string, ours: (content: string) => boolean, tag: string): void {
+  const aside = `${file}.${tag}`;
+  try {
+    renameSync(file, aside);
+  } catch {
+    return;
+  }
+  if (!ours(readOrUndefined(aside) ?? "")) {
+    try {
+      linkSync(aside, file);
+    } catch {
+      // Another one was created meanwhile: it stays.
+    }
+  }
+  rmSync(aside, { force: true });
+}
 
 /**
  * What a set file holds: core's runSpec plus the run's Seq. Runs travel by reference: as
@@ -50,25 +80,28 @@ export class WorkDir {
   }
 
   /**
-   * Declares drain `id` of `host` dead: it stops at once if it is in fact alive, its host
-   * claim and its slots are freed, and its claims of `unended` runs (indices of set `n`) are
-   * renamed aside, so that another drain takes them. Returns the indices re-queued.
+   * Declares drain `id` of `host` dead: it stops at once if it is in fact alive (without ends),
+   * and its host claim and its slots are freed.
    */
-  declareDead(id: string, host: string, n: number | undefined, unended: ReadonlySet<number>): number[] {
+  declareDead(id: string, host: string): void {
     writeFileSync(path.join(this.dir, "dead", id), "");
-    const hostClaim = path.join(this.dir, "hosts", host);
-    const held = readOrUndefined(hostClaim);
-    if (held && (JSON.parse(held) as { drain: string }).drain === id) rmSync(hostClaim, { force: true });
+    const tag = `dead-${id}`;
+    removeIf(path.join(this.dir, "hosts", host), (held) => hostHolder(held) === id, tag);
     for (const slot of readdirSync(path.join(this.dir, "slots"))) {
-      const file = path.join(this.dir, "slots", slot);
-      if (readOrUndefined(file) === id) rmSync(file, { force: true });
+      if (/^\d+$/.test(slot)) removeIf(path.join(this.dir, "slots", slot), (held) => held === id, tag);
     }
-    if (n === undefined) return [];
+  }
+
+  /**
+   * Renames aside the claims drain `id` holds of runs `indices` of set `n`, so that another drain
+   * takes them. Returns the indices re-queued.
+   */
+  requeue(id: string, n: number, indices: ReadonlySet<number>): number[] {
     const claims = path.join(this.dir, "claims", String(n));
     const requeued: number[] = [];
     for (const name of readdirSync(claims)) {
       const index = Number(name);
-      if (!/^\d+$/.test(name) || !unended.has(index)) continue;
+      if (!/^\d+$/.test(name) || !indices.has(index)) continue;
       const file = path.join(claims, name);
       if (readOrUndefined(file) !== id) continue;
       renameSync(file, `${file}.lost-${id}`);

@@ -187,12 +187,14 @@ describe("states and run events", () => {
     ).toBe("Failed (1/2 runs failed)");
   });
 
-  it("keeps a torn last line for the next read", () => {
-    const { events, rest } = parseEvents(
-      '{"started":"a/run0","set":1,"index":0,"pid":5,"at":1}\n{"ended":"a/r',
+  it("skips an events line that does not parse and reads on", () => {
+    const skipped: string[] = [];
+    const { events, rest } = parseEvents('{"heartbeat":1}\n{"sta\u0000\n{"bye":2}\n{"hea', (line) =>
+      skipped.push(line),
     );
-    expect(events).toEqual([{ started: "a/run0", set: 1, index: 0, pid: 5, at: 1 }]);
-    expect(rest).toBe('{"ended":"a/r');
+    expect(events).toEqual([{ heartbeat: 1 }, { bye: 2 }]);
+    expect(skipped).toEqual(['{"sta\u0000']);
+    expect(rest).toBe('{"hea');
   });
 });
 

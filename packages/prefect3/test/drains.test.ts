@@ -1,14 +1,20 @@
 // The CLI side of drains without a Prefect server: following several events files with torn
 // lines, the work directory's re-queue of a dead drain's runs, and Drains driving real drains
 // started as plain processes (test/python/plain_drain.py) in place of flow runs.
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { CORE_PYTHON_DIR, type ExecuteContext, type Run, type RunOutcome } from "@sierra-exec/core";
+import {
+  CORE_PYTHON_DIR,
+  type ExecuteContext,
+  type Logger,
+  type Run,
+  type RunOutcome,
+} from "@sierra-exec/core";
 import { execa, type ResultPromise } from "execa";
 import { afterEach, describe, expect, it } from "vitest";
 import { EventsFollower } from "../src/drain-events.js";
-import { Drains } from "../src/drains.js";
+import { type DrainBackend, type DrainSettings, Drains } from "../src/drains.js";
 import { FLOW_DIR } from "../src/setup-api.js";
 import { WorkDir } from "../src/work-dir.js";
 
@@ -24,6 +30,29 @@ const run = (index: number, command: string, root: string): Run => ({
   env: { SIERRA_RUN: String(index) },
   stdout: null,
   stderr: null,
+});
+
+/** A backend whose drains are made by the test: no flow run is created, the API is never called. */
+const backend = (overrides: Partial<DrainBackend> = {}): DrainBackend => ({
+  client: undefined as never,
+  deploymentId: "",
+  uiUrl: "",
+  failure: () => undefined,
+  serving: () => true,
+  ensureDrains: async () => {},
+  pickup: { seconds: 60, error: "no drain" },
+  ...overrides,
+});
+
+const settings = (workDir: string, log: Logger, strict = false): DrainSettings => ({
+  workDir,
+  executionId: "test",
+  jobs: 2,
+  totalJobs: 0,
+  killGrace: 1,
+  strict,
+  drainTimeout: 3,
+  log,
 });
 
 describe("following drains' events files", () => {
@@ -43,6 +72,98 @@ describe("following drains' events files", () => {
     expect(follower.read()).toEqual([{ file: "d2", events: [] }]);
     expect(follower.read()).toEqual([]);
     follower.close();
+  });
+
+  it("skips lines that are not events, warns once, and reads on", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "events-"));
+    const warnings: string[] = [];
+    const follower = new EventsFollower(dir, (line) => warnings.push(line));
+    appendFileSync(path.join(dir, "d1.jsonl"), '{"heartbeat":1}\n\u0000\u0000\n{"bye":2}\n{not json}\n');
+    expect(follower.read()).toEqual([{ file: "d1", events: [{ heartbeat: 1 }, { bye: 2 }] }]);
+    expect(warnings).toEqual(["d1.jsonl: skipped a line that is not an event: \u0000\u0000"]);
+    follower.close();
+  });
+});
+
+describe("Drains following events files", () => {
+  it("takes the end of a run that failed before the ends of runs drains stopped, whichever file comes first", async () => {
+    const root = mkdtempSync(path.join(tmpdir(), "drains-"));
+    const workDir = path.join(root, "work");
+    const log = { info: () => {}, warn: () => {}, debug: () => {} };
+    const drains = new Drains(backend(), settings(workDir, log, true));
+    // Each drain's whole events file is there at the first read: for every order of the files,
+    // run 0 (it failed) must end first. Several drains stopped their runs because of it.
+    const lines = (id: string, index: number, end: object) =>
+      [
+        { drain: id, host: id, pid: 1, flowRun: null, at: 1 },
+        { started: `e/run${index}`, set: 1, index, pid: 10 + index, at: 1 },
+        { ended: `e/run${index}`, set: 1, index, signal: null, startedAt: 1, at: 2, ...end },
+      ]
+        .map((event) => `${JSON.stringify(event)}\n`)
+        .join("");
+    const ends: string[] = [];
+    const ctx = {
+      log,
+      signal: new AbortController().signal,
+      runStarted: () => {},
+      runEnded: (r: Run) => ends.push(r.id),
+    } as unknown as ExecuteContext<unknown, unknown>;
+    const events = path.join(workDir, "events");
+    for (const [index, id] of ["a", "b", "c", "d", "e", "f"].entries()) {
+      const end = index === 3 ? { code: 5 } : { code: null, signal: "SIGTERM", stopped: true };
+      writeFileSync(path.join(events, `${id}.jsonl`), lines(id, index, end));
+    }
+    await drains.executeSet(
+      [0, 1, 2, 3, 4, 5].map((index) => run(index, "true", root)),
+      ctx,
+    );
+    expect(ends[0]).toBe("e/run3");
+    expect(ends.sort()).toEqual([0, 1, 2, 3, 4, 5].map((index) => `e/run${index}`));
+  });
+});
+
+describe("Drains re-queueing a dead drain's runs", () => {
+  it("re-queues the runs it claimed at once, those it started only after the kill grace and a second", async () => {
+    const root = mkdtempSync(path.join(tmpdir(), "drains-"));
+    const workDir = path.join(root, "work");
+    const warnings: Array<[string, number]> = [];
+    const log = {
+      info: () => {},
+      warn: (line: string) => warnings.push([line, Date.now()]),
+      debug: () => {},
+    };
+    const drains = new Drains(backend(), { ...settings(workDir, log), drainTimeout: 0.5 });
+    // Drain "a" claimed runs 0 and 1, started run 0, then fell silent.
+    const claims = path.join(workDir, "claims", "1");
+    mkdirSync(claims, { recursive: true });
+    for (const index of [0, 1]) writeFileSync(path.join(claims, String(index)), "a");
+    writeFileSync(
+      path.join(workDir, "events", "a.jsonl"),
+      [
+        { drain: "a", host: "h1", pid: 1, flowRun: null, at: 1 },
+        { started: "e/run0", set: 1, index: 0, pid: 10, at: 1 },
+      ]
+        .map((event) => `${JSON.stringify(event)}\n`)
+        .join(""),
+    );
+    const aborting = new AbortController();
+    const ctx = {
+      log,
+      signal: aborting.signal,
+      runStarted: () => {},
+      runEnded: () => {},
+    } as unknown as ExecuteContext<unknown, unknown>;
+    const executing = drains.executeSet([run(0, "true", root), run(1, "true", root)], ctx);
+    while (warnings.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const [warning, declaredAt] = warnings[0] as [string, number];
+    expect(warning).toMatch(/declared dead; its runs e\/run0, e\/run1 go to another drain$/);
+    expect(readdirSync(claims).sort()).toEqual(["0", "1.lost-a"]);
+    while (!readdirSync(claims).includes("0.lost-a")) await new Promise((resolve) => setTimeout(resolve, 10));
+    // killGrace (1 s) + 1 s: a drain that is in fact alive has stopped its copy by then.
+    expect(Date.now() - declaredAt).toBeGreaterThanOrEqual(2000);
+    aborting.abort();
+    await executing;
+    await drains.finish();
   });
 });
 
@@ -67,7 +188,8 @@ describe("the work directory", () => {
     writeFileSync(path.join(root, "slots", "0"), "x");
     writeFileSync(path.join(root, "slots", "1"), "y");
     // Run 0 of x has ended: it stays x's.
-    expect(work.declareDead("x", "h1", 1, new Set([1, 2, 3]))).toEqual([1, 3]);
+    work.declareDead("x", "h1");
+    expect(work.requeue("x", 1, new Set([1, 2, 3]))).toEqual([1, 3]);
     expect(readdirSync(claims).sort()).toEqual(["0", "1.lost-x", "2", "3.lost-x"]);
     expect(readdirSync(path.join(root, "hosts"))).toEqual(["h2"]);
     expect(readdirSync(path.join(root, "slots"))).toEqual(["1"]);
@@ -89,25 +211,8 @@ describe("Drains on plain drain processes", () => {
     const root = mkdtempSync(path.join(tmpdir(), "drains-"));
     const log = { info: () => {}, warn: () => {}, debug: () => {} };
     const drains = new Drains(
-      {
-        client: undefined as never,
-        deploymentId: "",
-        uiUrl: "",
-        failure: () => undefined,
-        serving: () => true,
-        ensureDrains: async () => {},
-        pickup: { seconds: 1, error: "no worker of pool p took the batch's flow run within 1 s" },
-      },
-      {
-        workDir: path.join(root, "work"),
-        executionId: "t",
-        jobs: 2,
-        totalJobs: 0,
-        killGrace: 1,
-        strict: false,
-        drainTimeout: 3,
-        log,
-      },
+      backend({ pickup: { seconds: 1, error: "no worker of pool p took the batch's flow run within 1 s" } }),
+      settings(path.join(root, "work"), log),
     );
     const ended: Array<[string, RunOutcome]> = [];
     const ctx = {
@@ -134,12 +239,7 @@ describe("Drains on plain drain processes", () => {
     const log = { info: () => {}, warn: (line: string) => warnings.push(line), debug: () => {} };
     const hosts = ["h1", "h2"];
     const drains = new Drains(
-      {
-        client: undefined as never, // no flow run is created: the API is never called
-        deploymentId: "",
-        uiUrl: "",
-        failure: () => undefined,
-        serving: () => true,
+      backend({
         // In place of a flow run, a plain drain process on the next "host".
         ensureDrains: async (view) => {
           // One at a time: none while one serves or one started has not said hello yet.
@@ -157,18 +257,8 @@ describe("Drains on plain drain processes", () => {
             }),
           );
         },
-        pickup: { seconds: 60, error: "no drain" },
-      },
-      {
-        workDir,
-        executionId: "test",
-        jobs: 2,
-        totalJobs: 0,
-        killGrace: 1,
-        strict: false,
-        drainTimeout: 3,
-        log,
-      },
+      }),
+      settings(workDir, log),
     );
     const runs = [0, 1, 2, 3].map((index) => run(index, `sleep 3; echo $SIERRA_RUN >> ${root}/ran`, root));
     const ended = new Map<string, RunOutcome>();

@@ -181,12 +181,17 @@ class DrainTest(unittest.TestCase):
     def test_strict_stops_every_drain_at_the_first_failure(self):
         a, b = self.w.start("h1", strict=True), self.w.start("h2", strict=True)
         self.w.hello(2)
-        self.w.write_set(["sleep 0.3; exit 5", "sleep 30", "sleep 30", "sleep 30"] + ["true"] * 10)
+        # Run 0 fails once all four runs the two drains can hold have started.
+        self.w.write_set(["while [ ! -e go ]; do sleep 0.02; done; exit 5", "sleep 30", "sleep 30",
+                          "sleep 30"] + ["true"] * 10)
+        wait_for(lambda: len(self.w.of("started")) == 4, "four runs to start")
+        self.w.write("go")
         results = [self.w.finish(a), self.w.finish(b)]
         self.assertEqual(sorted(r["how"] for r in results), ["stopped", "stopped"])
-        ended = {e["ended"]: (e["code"], e["signal"]) for e in self.w.of("ended")}
-        self.assertEqual(ended["e/run0"], (5, None))
-        self.assertEqual({ended[f"e/run{i}"] for i in (1, 2, 3)}, {(None, "SIGTERM")})
+        ended = {e["ended"]: (e["code"], e["signal"], e.get("stopped")) for e in self.w.of("ended")}
+        # The failed run is not marked stopped; the runs stopped because of it are.
+        self.assertEqual(ended["e/run0"], (5, None, None))
+        self.assertEqual({ended[f"e/run{i}"] for i in (1, 2, 3)}, {(None, "SIGTERM", True)})
         self.assertEqual(len(ended), 4)  # nothing started after the failure
 
     def test_a_drain_declared_dead_stops_its_runs_without_ends(self):
@@ -200,6 +205,33 @@ class DrainTest(unittest.TestCase):
         self.assertEqual(self.w.of("ended"), [])
         self.assertEqual(self.w.of("bye"), [])
         self.assertFalse(any(alive(e["pid"]) for e in self.w.of("started")))
+
+    def test_a_drain_declared_dead_leaves_the_slots_the_cli_freed_alone(self):
+        drain = self.w.start("h1", jobs=1, total=1)
+        self.w.write_set(["sleep 30"])
+        wait_for(lambda: len(self.w.of("started")) == 1, "the run to start")
+        me = self.w.of("drain")[0]["drain"]
+        # The CLI declares it dead and frees its slot; another drain takes the slot at once.
+        self.w.write(os.path.join("dead", me))
+        slot = os.path.join(self.w.dir, "slots", "0")
+        os.unlink(slot)
+        self.w.write(os.path.join("slots", "0"), "other")
+        self.assertEqual(self.w.finish(drain)["how"], "dead")
+        with open(slot, encoding="utf-8") as held:
+            self.assertEqual(held.read(), "other")
+
+    def test_a_drain_frees_only_a_slot_that_names_it(self):
+        drain = self.w.start("h1", jobs=1, total=1)
+        self.w.write_set(["sleep 1"])
+        wait_for(lambda: len(self.w.of("started")) == 1, "the run to start")
+        slot = os.path.join(self.w.dir, "slots", "0")
+        os.unlink(slot)
+        self.w.write(os.path.join("slots", "0"), "other")
+        wait_for(lambda: len(self.w.of("ended")) == 1, "the run's end")
+        self.w.write("done")
+        self.assertEqual(self.w.finish(drain)["how"], "completed")
+        with open(slot, encoding="utf-8") as held:
+            self.assertEqual(held.read(), "other")
 
     def test_a_requeued_run_is_taken_again(self):
         drain = self.w.start("h1", jobs=1)
@@ -233,11 +265,21 @@ class DrainTest(unittest.TestCase):
         self.w.write_set(["sleep 60"])
         wait_for(lambda: len(self.w.of("started")) == 1, "the run to start")
         pid = self.w.of("started")[0]["pid"]
+        watchdogs = [found for found in self.marked() if b"watchdog.py" in self.cmdline(found)]
+        self.assertEqual(len(watchdogs), 1)
         drain.kill()
         drain.wait()
         wait_for(lambda: not alive(pid), "the run to be stopped", timeout=15)
-        time.sleep(1)
+        wait_for(lambda: not alive(watchdogs[0]), "the watchdog to be done", timeout=15)
         self.assertTrue(alive(helper.pid))
+
+    @staticmethod
+    def cmdline(pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                return cmdline.read()
+        except OSError:
+            return b""
 
     @staticmethod
     def marked():
