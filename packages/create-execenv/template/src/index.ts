@@ -28,6 +28,8 @@ async function runOne(run: Run, ctx: Context, groups: Set<number>): Promise<void
   if (pid !== undefined) {
     groups.add(pid);
     ctx.runStarted(run, { pid });
+    // A stop that came while this run was starting did not see its group.
+    if (ctx.signal.aborted) void stopProcessGroup(pid, { graceMs: ctx.options.killGrace * 1000 });
   }
   const end = await outcome;
   if (pid !== undefined) groups.delete(pid);
