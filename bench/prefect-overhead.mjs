@@ -10,10 +10,10 @@
 // Usage: node bench/prefect-overhead.mjs [--repeat N] [--execenv NAME]... [--args NAME=ARGS]...
 //          [--baseline PATH/TO/bin.js] [--prefect-python PATH] [--parts abcd] [--sierra-repeat N]
 // (needs a build: npm run setup; provisions Prefect and SIERRA once)
-import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { recordsSpan } from "./records.mjs";
+import { timedRun } from "./timed-run.mjs";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const work = path.join(here, ".work", "prefect-overhead");
@@ -41,23 +41,6 @@ const PARTS = one("--parts", "abcd");
 const baseline = one("--baseline", undefined);
 const prefectPython = one("--prefect-python", undefined);
 
-/** Runs a command; resolves to its wall time, exit status and output. */
-function run(file, args, env = {}) {
-  const start = process.hrtime.bigint();
-  return new Promise((resolve) => {
-    const child = spawn(file, args, {
-      env: { ...process.env, CI: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (chunk) => (output += chunk));
-    child.stderr.on("data", (chunk) => (output += chunk));
-    child.on("exit", (code) =>
-      resolve({ code, output, seconds: Number(process.hrtime.bigint() - start) / 1e9 }),
-    );
-  });
-}
-
 /** A batch root with `experiments` experiments of these commands each. */
 function batch(name, experiments, commands) {
   const root = path.join(work, name);
@@ -77,7 +60,7 @@ const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).
 /** Our CLI (or another build of it) on a batch; throws with its output if it fails. */
 async function ours(bin, execenv, root, extra = []) {
   const args = [bin, `--execenv=${execenv}`, "--batch-root", root, ...(EXECENVS[execenv] ?? []), ...extra];
-  const result = await run(process.execPath, args);
+  const result = await timedRun(process.execPath, args);
   if (result.code !== 0) throw new Error(`${execenv} failed:\n${result.output.slice(-3000)}`);
   return result;
 }
@@ -145,7 +128,7 @@ if (PARTS.includes("c")) {
   const N = 1000;
   const trues = Array(N).fill("true");
   const root = batch("xargs", 1, trues);
-  const xargs = await run("sh", [
+  const xargs = await timedRun("sh", [
     "-c",
     `xargs -P ${JOBS} -I{} sh -c {} < ${root}/exp-inputs/exp0/commands.txt`,
   ]);
@@ -198,7 +181,7 @@ if (PARTS.includes("d")) {
         "--repeat",
         SIERRA_REPEAT,
       ];
-      const result = await run(process.execPath, [...args, "--execenvs", execenvsFor(paradigm)]);
+      const result = await timedRun(process.execPath, [...args, "--execenvs", execenvsFor(paradigm)]);
       if (result.code !== 0) throw new Error(`bench/sierra.mjs failed:\n${result.output.slice(-3000)}`);
       const table = result.output.slice(result.output.indexOf("\nSIERRA 1.5.16")).trim();
       console.log(`### ${label}, ${paradigm}\n\n\`\`\`\n${table}\n\`\`\`\n`);

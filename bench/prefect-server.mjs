@@ -4,11 +4,11 @@
 // 1,000 x `true` at 2 jobs (--exec-devnull). prefect.server runs 2 at once over all hosts
 // (--total-jobs 2, the same parallelism as the others) and 2 on each host (6 at once).
 // Usage: node bench/prefect-server.mjs   (Linux, root; needs a build: npm run setup)
-import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { findPrefect } from "../packages/prefect3/dist/index.js";
 import { startPrefectTestCluster } from "../packages/prefect3/dist/test-cluster.js";
+import { timedRun } from "./timed-run.mjs";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const work = path.join(here, ".work", "prefect-server");
@@ -16,22 +16,6 @@ const cli = path.join(here, "../apps/cli/dist/bin.js");
 const N = 1000;
 const JOBS = 2;
 const POOL = "bench-pool";
-
-function run(file, args, env = {}) {
-  const start = process.hrtime.bigint();
-  return new Promise((resolve) => {
-    const child = spawn(file, args, {
-      env: { ...process.env, CI: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (chunk) => (output += chunk));
-    child.stderr.on("data", (chunk) => (output += chunk));
-    child.on("exit", (code) =>
-      resolve({ code, output, seconds: Number(process.hrtime.bigint() - start) / 1e9 }),
-    );
-  });
-}
 
 function batch(name) {
   const root = path.join(work, name);
@@ -73,7 +57,7 @@ try {
   const serverEnv = { PREFECT_API_URL: cluster.apiUrl, PREFECT_API_AUTH_STRING: cluster.authString };
   const rows = [];
   const xargsRoot = batch("xargs");
-  const xargs = await run("sh", [
+  const xargs = await timedRun("sh", [
     "-c",
     `xargs -P ${JOBS} -I{} sh -c {} < ${xargsRoot}/exp-inputs/exp0/commands.txt`,
   ]);
@@ -88,7 +72,7 @@ try {
     ["prefect.server, 3 hosts, 2 per host", server, serverEnv],
   ]) {
     const root = batch(label.replace(/\W+/g, "-"));
-    const result = await run(process.execPath, [cli, "--batch-root", root, ...args], env);
+    const result = await timedRun(process.execPath, [cli, "--batch-root", root, ...args], env);
     if (result.code !== 0) throw new Error(`${label} failed:\n${result.output.slice(-3000)}`);
     const measured = span(root);
     if (measured.runs !== N) throw new Error(`${label}: ${measured.runs} records, not ${N}`);
