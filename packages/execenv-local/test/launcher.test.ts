@@ -37,7 +37,15 @@ function context(signal = new AbortController().signal) {
   return { ctx, outcomes, peak: () => peak, running: () => running };
 }
 
-const settings = { python: "python3", jobs: 2, killGrace: 0.2, strict: false, executionId: "test" };
+// Unique: processes marked with a batch's id are swept by that batch's clean-up, and other
+// suites run at the same time (a shared "test" let another suite's sweep stop these runs).
+const settings = {
+  python: "python3",
+  jobs: 2,
+  killGrace: 0.2,
+  strict: false,
+  executionId: `launcher-test-${process.pid}`,
+};
 
 describe("run launcher", () => {
   it("reports an end for every run, at most `jobs` at once, and serves several sets", async () => {

@@ -57,8 +57,12 @@ function leftovers(id: string): string[] {
 async function childWithHosts() {
   const script = `
     import { startTestHosts } from ${JSON.stringify(DIST)};
+    import { readFileSync } from "node:fs";
     const harness = await startTestHosts({ count: 2 });
     for (const host of harness.hosts) await host.start("a sleeper", "sleep", ["1000"], { logFile: "/dev/null" });
+    // Until each host's shell has set its name and become the sleeper.
+    const comm = (pid) => { try { return readFileSync(\`/proc/\${pid}/comm\`, "utf8").trim(); } catch { return ""; } };
+    while (!harness.hosts.every((h) => h.pids().map(comm).join() === "sleep")) await new Promise((r) => setTimeout(r, 20));
     console.log(JSON.stringify({ id: harness.hosts[0].name.split("-")[0], pids: harness.hosts.flatMap((h) => h.pids()) }));
     setInterval(() => {}, 1000);
   `;
@@ -172,7 +176,11 @@ describe("test hosts", () => {
     const [dead, ...rest] = harness.hosts as [TestHost, ...TestHost[]];
     // A grandchild in a session of its own is on the host too.
     await dead.exec("sh", ["-c", "setsid -f sleep 1000 >/dev/null 2>&1"]);
-    expect(dead.pids().length).toBe(2);
+    // Each start's shell names its host, then becomes the sleeper: until then a host has 2 more.
+    await waitFor(
+      () => dead.pids().length === 2 && rest.every((host) => host.pids().length === 1),
+      "the sleepers to settle",
+    );
     dead.kill();
     expect(dead.pids()).toEqual([]);
     await sleepers[0]?.exited;
@@ -203,7 +211,12 @@ describe("test hosts", () => {
     await other.stop();
     expect(leftovers(id)).toEqual([]);
     expect(pids.filter(alive)).toEqual([]);
-    expect(sleepers.every((sleeper) => !sleeper.running)).toBe(true);
+    // Their parent learns of their ends a moment later (reaped on its event loop); an end that
+    // never comes fails this test by its timeout.
+    await Promise.all(sleepers.map((sleeper) => sleeper.exited));
+    expect(
+      sleepers.every((sleeper) => sleeper.exitSignal === "SIGTERM" || sleeper.exitSignal === "SIGKILL"),
+    ).toBe(true);
     await other.stop();
   });
 

@@ -44,9 +44,13 @@ const backend = (overrides: Partial<DrainBackend> = {}): DrainBackend => ({
   ...overrides,
 });
 
+// The drains' watchdogs sweep every process marked with it: unique, so that another suite's
+// processes (running at the same time under turbo) are never taken for this one's.
+const EXECUTION_ID = `drains-test-${process.pid}`;
+
 const settings = (workDir: string, log: Logger, strict = false): DrainSettings => ({
   workDir,
-  executionId: "test",
+  executionId: EXECUTION_ID,
   jobs: 2,
   totalJobs: 0,
   killGrace: 1,
@@ -247,7 +251,7 @@ describe("Drains on plain drain processes", () => {
             return;
           const host = hosts[started.length] as string;
           started.push(
-            execa("python3", [PLAIN_DRAIN, workDir, "2", "0", "0", "test"], {
+            execa("python3", [PLAIN_DRAIN, workDir, "2", "0", "0", EXECUTION_ID], {
               env: {
                 PYTHONPATH: `${CORE_PYTHON_DIR}:${FLOW_DIR}`,
                 SIERRA_DRAIN_HOSTNAME: host,
