@@ -1,0 +1,35 @@
+# `python warm_engine.py -m prefect.engine` is `python -m prefect.engine` (its command line reads
+# as one, for ps and pgrep) started before its flow run exists: it imports what the engine and the
+# drain flow (flow.py) need, about 1.5 s, while the batch's server boots, then reads the flow run's
+# id from stdin and runs Prefect's own engine on it, unchanged (its flow loading with the
+# deployment's pull steps, its signal handling, its states). End of input before an id: exit 0,
+# nothing run (the batch ended before it needed this engine).
+import os
+import runpy
+import sys
+import warnings
+
+# The slow part, done while the server boots: prefect.engine's own imports, the pull steps and
+# what flow.py imports. flow.py itself is not imported: Prefect loads it anew from the deployment.
+import prefect._internal.metrics
+import prefect.cache_policies
+import prefect.deployments.steps.core
+import prefect.deployments.steps.pull
+import prefect.flow_engine
+import prefect.runtime
+import prefect.states
+import prefect.task_runners
+
+sys.path.insert(0, os.environ["SIERRA_CORE_PYTHON"])
+import drain  # noqa: E402,F401  (this file's directory is on the path; drain imports core's sierra_runs)
+
+flow_run_id = sys.stdin.readline().strip()
+if not flow_run_id:
+    sys.exit(0)
+# The runs must not inherit the CLI's pipe.
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+os.environ["PREFECT__FLOW_RUN_ID"] = flow_run_id
+sys.argv = sys.argv[:1]
+# prefect.flow_engine imported prefect.engine above; running it as __main__ is what -m does.
+warnings.filterwarnings("ignore", message=".*found in sys.modules", category=RuntimeWarning)
+runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
