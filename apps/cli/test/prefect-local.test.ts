@@ -84,6 +84,38 @@ describe("prefect.localserver", () => {
     expect(processesWith(marker)).toEqual([]);
   }, 900_000);
 
+  it("starts no worker: the drain flow run goes to the engine started beside the server and runs exactly once", async () => {
+    const root = makeBatch({ a: ["true", 'echo once >> "$SIERRA_BATCH_ROOT/ran"'] });
+    const marker = newMarker();
+    const cli = sierra([...PREFECT, "--batch-root", root, "--verbose"], { marker, ...LONG });
+    // Every process of the batch, sampled until it ends.
+    const seen = new Set<string>();
+    let running = true;
+    void cli.finally(() => {
+      running = false;
+    });
+    while (running) {
+      for (const command of commandsWith(marker)) seen.add(command);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const result = await cli;
+    expect(result.exitCode, result.stderr).toBe(0);
+    const commands = [...seen];
+    expect(commands.filter((command) => /prefect\.engine/.test(command))).toHaveLength(1);
+    expect(commands.filter((command) => /\bworker\b/.test(command))).toEqual([]);
+    expect(result.stderr).toMatch(/first run started [\d.]+s after the flow run was created/);
+    expect(read(root, "ran")).toBe("once\n");
+    // One flow run, run once (one engine start, one drain), and no worker ever registered.
+    const query =
+      "import sqlite3,sys,json; c=sqlite3.connect(sys.argv[1]); print(json.dumps([c.execute('select name, state_type, run_count from flow_run').fetchall(), c.execute('select count(*) from worker').fetchone()[0]]))";
+    const { stdout } = await execa("python3", ["-c", query, path.join(prefectDir(root), "prefect.db")]);
+    expect(JSON.parse(stdout)).toEqual([[[expect.stringMatching(/^sierra-[\w-]+\/1$/), "COMPLETED", 1]], 0]);
+    const events = path.join(prefectDir(root), "work", "events");
+    expect(readdirSync(events)).toHaveLength(1);
+    expect(readRecords(root).map((record) => record.exitCode)).toEqual([0, 0]);
+    expect(processesWith(marker)).toEqual([]);
+  }, 600_000);
+
   it("--exec-strict: the first failure starts no new run and stops the running ones (--exec-devnull)", async () => {
     const root = makeBatch({ a: ["sleep 0.5; exit 7", "sleep 300", "true", "true", "true"] });
     const marker = newMarker();
@@ -170,7 +202,7 @@ describe("prefect.localserver", () => {
     expect(processesWith(markerA)).toEqual([]);
   }, 900_000);
 
-  it("SIGINT in the middle of a batch stops the server, the worker and every run, and exits 130", async () => {
+  it("SIGINT in the middle of a batch stops the server, the engine and every run, and exits 130", async () => {
     const stubborn = 'trap "" TERM; sleep 300 & sleep 300; wait';
     const root = makeBatch({ a: ["true", stubborn, stubborn, stubborn] });
     const marker = newMarker();
