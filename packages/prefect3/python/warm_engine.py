@@ -4,24 +4,20 @@
 # id from stdin and runs Prefect's own engine on it, unchanged (its flow loading with the
 # deployment's pull steps, its signal handling, its states). End of input before an id: exit 0,
 # nothing run (the batch ended before it needed this engine).
+import importlib
 import os
 import runpy
 import sys
 import warnings
 
 # The slow part, done while the server boots: prefect.engine's own imports, the pull steps and
-# what flow.py imports. flow.py itself is not imported: Prefect loads it anew from the deployment.
-import prefect._internal.metrics
-import prefect.cache_policies
-import prefect.deployments.steps.core
-import prefect.deployments.steps.pull
-import prefect.flow_engine
-import prefect.runtime
-import prefect.states
-import prefect.task_runners
-
+# what flow.py imports (drain.py from this file's directory, which is on the path, and core's
+# sierra_runs). flow.py itself is not imported: Prefect loads it anew from the deployment.
 sys.path.insert(0, os.environ["SIERRA_CORE_PYTHON"])
-import drain  # noqa: E402,F401  (this file's directory is on the path; drain imports core's sierra_runs)
+for module in ("prefect.flow_engine", "prefect._internal.metrics", "prefect.deployments.steps.core",
+               "prefect.deployments.steps.pull", "prefect.runtime", "prefect.states", "prefect.task_runners",
+               "prefect.cache_policies", "drain"):
+    importlib.import_module(module)
 
 flow_run_id = sys.stdin.readline().strip()
 if not flow_run_id:
