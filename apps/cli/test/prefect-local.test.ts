@@ -105,11 +105,15 @@ describe("prefect.localserver", () => {
     expect(commands.filter((command) => /\bworker\b/.test(command))).toEqual([]);
     expect(result.stderr).toMatch(/first run started [\d.]+s after the flow run was created/);
     expect(read(root, "ran")).toBe("once\n");
-    // One flow run, run once (one engine start, one drain), and no worker ever registered.
+    // One flow run, run once (one engine start, one drain), and no worker ever registered. The
+    // engine's logs reached the API (the UI shows them), its last one too.
     const query =
-      "import sqlite3,sys,json; c=sqlite3.connect(sys.argv[1]); print(json.dumps([c.execute('select name, state_type, run_count from flow_run').fetchall(), c.execute('select count(*) from worker').fetchone()[0]]))";
+      "import sqlite3,sys,json; c=sqlite3.connect(sys.argv[1]); print(json.dumps([c.execute('select name, state_type, run_count from flow_run').fetchall(), c.execute('select count(*) from worker').fetchone()[0], [m for (m,) in c.execute('select message from log')]]))";
     const { stdout } = await execa("python3", ["-c", query, path.join(prefectDir(root), "prefect.db")]);
-    expect(JSON.parse(stdout)).toEqual([[[expect.stringMatching(/^sierra-[\w-]+\/1$/), "COMPLETED", 1]], 0]);
+    const [flowRuns, workers, logs] = JSON.parse(stdout);
+    expect(flowRuns).toEqual([[expect.stringMatching(/^sierra-[\w-]+\/1$/), "COMPLETED", 1]]);
+    expect(workers).toBe(0);
+    expect(logs).toContain("Finished in state Completed('2 runs completed')");
     const events = path.join(prefectDir(root), "work", "events");
     expect(readdirSync(events)).toHaveLength(1);
     expect(readRecords(root).map((record) => record.exitCode)).toEqual([0, 0]);
