@@ -229,6 +229,26 @@ describe("prefect.localserver", () => {
     expect(result.stderr).toMatch(/interrupted by SIGINT/);
   }, 600_000);
 
+  it("SIGINT as soon as the flow run is created (its engine still loading it): exit 130, the flow run ends Cancelled, nothing is left", async () => {
+    const root = makeBatch({ a: ["sleep 300", "sleep 300"] });
+    const marker = newMarker();
+    const cli = sierra([...PREFECT, "--batch-root", root, "--exec-jobs-per-node", "2"], { marker, ...LONG });
+    let stderr = "";
+    const created = (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (!/flow run sierra-[\w-]+\/1: http/.test(stderr)) return;
+      cli.stderr?.off("data", created);
+      cli.kill("SIGINT");
+    };
+    cli.stderr?.on("data", created);
+    const result = await cli;
+    expect(result.exitCode, result.stderr).toBe(130);
+    expect(await flowRunsInDatabase(root)).toEqual([
+      [expect.stringMatching(/^sierra-[\w-]+\/1$/), "CANCELLED"],
+    ]);
+    expect(commandsWith(marker)).toEqual([]);
+  }, 600_000);
+
   it("a CLI killed with SIGKILL leaves nothing behind: its watchdog stops the rest", async () => {
     const root = makeBatch({ a: ["sleep 300", "sleep 300"] });
     const marker = newMarker();
