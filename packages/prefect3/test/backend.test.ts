@@ -19,7 +19,7 @@ import { WorkDir } from "../src/work-dir.js";
 
 const log = { info: () => {}, warn: () => {}, debug: () => {} };
 
-/** A test server's settings on a fresh directory; what it starts is pushed onto `started`. */
+/** A test server's settings on a fresh directory, and its engines; what they start is pushed onto `started`. */
 async function serverSettings(started: HelperProcess[]) {
   const signal = new AbortController().signal;
   const install = await findPrefect(undefined, { log, signal });
@@ -33,7 +33,13 @@ async function serverSettings(started: HelperProcess[]) {
     signal,
     onStarted: (process: HelperProcess) => started.push(process),
   };
-  return { install, dir, settings };
+  const engines = new Engines({
+    python: install.python,
+    dir,
+    onStarted: (engine) => started.push(engine),
+    log,
+  });
+  return { install, dir, engines, settings };
 }
 
 /** A drain flow run of the deployment, on the work directory `work`. */
@@ -76,15 +82,9 @@ describe("a batch's Prefect server", () => {
     "a server%s gets ready with an engine booting beside it, is set up over the API, and that engine runs the drain flow run handed to it, once, with no worker",
     async (_, authString) => {
       const started: HelperProcess[] = [];
-      const { install, dir, settings: base } = await serverSettings(started);
+      const { install, dir, engines, settings: base } = await serverSettings(started);
       const { executionId } = base;
       try {
-        const engines = new Engines({
-          python: install.python,
-          dir,
-          onStarted: (engine) => started.push(engine),
-          log,
-        });
         let besideAt: number | undefined;
         const server = await PrefectServer.start({
           ...base,
@@ -160,15 +160,9 @@ describe("a batch's Prefect server", () => {
 
   it("an engine stopped mid-flow-run (TERM) leaves its flow run in a final state; a flow run after it gets an engine of its own", async () => {
     const started: HelperProcess[] = [];
-    const { install, dir, settings: base } = await serverSettings(started);
+    const { install, dir, engines, settings: base } = await serverSettings(started);
     const { executionId } = base;
     try {
-      const engines = new Engines({
-        python: install.python,
-        dir,
-        onStarted: (engine) => started.push(engine),
-        log,
-      });
       const server = await PrefectServer.start({ ...base, alongside: (on) => engines.warmUp(on) });
       const client = connect(server.apiUrl);
       const { id } = await setUpDeployment(client, { pool: "p1", queue: "q1", python: install.python });
