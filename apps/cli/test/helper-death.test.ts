@@ -1,5 +1,5 @@
 // A helper process that dies mid-batch (the local run launcher, the batch's Prefect server or
-// worker, the Prefect 1 agent), through the built CLI with the real processes killed: the
+// its waiting engine, the Prefect 1 agent), through the built CLI with the real processes killed: the
 // batch goes on after a restart, or ends quickly with one line that quotes what died.
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
@@ -188,10 +188,39 @@ describe("a helper process that dies mid-batch", () => {
     expect(processesWith(marker)).toEqual([]);
   }, 900_000);
 
-  it.each([
-    ["prefect.localserver", "worker", /prefect worker start/, "the Prefect worker"],
-    ["prefect1.localagent", "agent", /prefect agent local start/, "the Prefect 1 agent"],
-  ])(
+  it("prefect.localserver: kill -9 of the engine waiting beside the booting server: another engine runs the flow run, every run exactly once", async () => {
+    const root = makeBatch({
+      a: Array.from({ length: 3 }, () => counted("true")),
+      b: Array.from({ length: 2 }, () => counted("true")),
+    });
+    const marker = newMarker();
+    const cli = perExp("prefect.localserver", root, marker);
+    // It starts with the server and waits for the flow run, made only once the server is ready.
+    const engine = await helperPid(marker, /prefect\.engine/, "the waiting engine");
+    process.kill(engine, "SIGKILL");
+    const result = await cli;
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      /warning: the Prefect engine exited \(signal SIGKILL\).*: starting another for flow run [\w-]+/,
+    );
+    expect(result.stderr).toMatch(/flow run sierra-[\w-]+\/1: Completed/);
+    expect(result.stderr).not.toMatch(/declared dead|sierra-[\w-]+\/2/);
+    expect(
+      readRecords(root)
+        .map((record) => [record.exp, record.run, record.exitCode])
+        .sort(),
+    ).toEqual([
+      ["a", 0, 0],
+      ["a", 1, 0],
+      ["a", 2, 0],
+      ["b", 0, 0],
+      ["b", 1, 0],
+    ]);
+    expect(ranLines(root)).toEqual(["a/0", "a/1", "a/2", "b/0", "b/1"]);
+    expect(processesWith(marker)).toEqual([]);
+  }, 900_000);
+
+  it.each([["prefect1.localagent", "agent", /prefect agent local start/, "the Prefect 1 agent"]])(
     "%s: kill -9 of its %s: a new one takes the next flow run, nothing lost or run twice",
     async (execenv, _helper, pattern, what) => {
       const root = makeBatch({

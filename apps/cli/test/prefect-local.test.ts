@@ -84,6 +84,42 @@ describe("prefect.localserver", () => {
     expect(processesWith(marker)).toEqual([]);
   }, 900_000);
 
+  it("starts no worker: the drain flow run goes to the engine started beside the server and runs exactly once", async () => {
+    const root = makeBatch({ a: ["true", 'echo once >> "$SIERRA_BATCH_ROOT/ran"'] });
+    const marker = newMarker();
+    const cli = sierra([...PREFECT, "--batch-root", root, "--verbose"], { marker, ...LONG });
+    // Every process of the batch, sampled until it ends.
+    const seen = new Set<string>();
+    let running = true;
+    void cli.finally(() => {
+      running = false;
+    });
+    while (running) {
+      for (const command of commandsWith(marker)) seen.add(command);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const result = await cli;
+    expect(result.exitCode, result.stderr).toBe(0);
+    const commands = [...seen];
+    expect(commands.filter((command) => /prefect\.engine/.test(command))).toHaveLength(1);
+    expect(commands.filter((command) => /\bworker\b/.test(command))).toEqual([]);
+    expect(result.stderr).toMatch(/first run started [\d.]+s after the flow run was created/);
+    expect(read(root, "ran")).toBe("once\n");
+    // One flow run, run once (one engine start, one drain), and no worker ever registered. The
+    // engine's logs reached the API (the UI shows them), its last one too.
+    const query =
+      "import sqlite3,sys,json; c=sqlite3.connect(sys.argv[1]); print(json.dumps([c.execute('select name, state_type, run_count from flow_run').fetchall(), c.execute('select count(*) from worker').fetchone()[0], [m for (m,) in c.execute('select message from log')]]))";
+    const { stdout } = await execa("python3", ["-c", query, path.join(prefectDir(root), "prefect.db")]);
+    const [flowRuns, workers, logs] = JSON.parse(stdout);
+    expect(flowRuns).toEqual([[expect.stringMatching(/^sierra-[\w-]+\/1$/), "COMPLETED", 1]]);
+    expect(workers).toBe(0);
+    expect(logs).toContain("Finished in state Completed('2 runs completed')");
+    const events = path.join(prefectDir(root), "work", "events");
+    expect(readdirSync(events)).toHaveLength(1);
+    expect(readRecords(root).map((record) => record.exitCode)).toEqual([0, 0]);
+    expect(processesWith(marker)).toEqual([]);
+  }, 600_000);
+
   it("--exec-strict: the first failure starts no new run and stops the running ones (--exec-devnull)", async () => {
     const root = makeBatch({ a: ["sleep 0.5; exit 7", "sleep 300", "true", "true", "true"] });
     const marker = newMarker();
@@ -170,7 +206,7 @@ describe("prefect.localserver", () => {
     expect(processesWith(markerA)).toEqual([]);
   }, 900_000);
 
-  it("SIGINT in the middle of a batch stops the server, the worker and every run, and exits 130", async () => {
+  it("SIGINT in the middle of a batch stops the server, the engine and every run, and exits 130", async () => {
     const stubborn = 'trap "" TERM; sleep 300 & sleep 300; wait';
     const root = makeBatch({ a: ["true", stubborn, stubborn, stubborn] });
     const marker = newMarker();
@@ -191,6 +227,26 @@ describe("prefect.localserver", () => {
     expect(stopped).toHaveLength(2);
     for (const record of stopped) expect(record.signal).toBe("SIGKILL");
     expect(result.stderr).toMatch(/interrupted by SIGINT/);
+  }, 600_000);
+
+  it("SIGINT as soon as the flow run is created (its engine still loading it): exit 130, the flow run ends Cancelled, nothing is left", async () => {
+    const root = makeBatch({ a: ["sleep 300", "sleep 300"] });
+    const marker = newMarker();
+    const cli = sierra([...PREFECT, "--batch-root", root, "--exec-jobs-per-node", "2"], { marker, ...LONG });
+    let stderr = "";
+    const created = (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (!/flow run sierra-[\w-]+\/1: http/.test(stderr)) return;
+      cli.stderr?.off("data", created);
+      cli.kill("SIGINT");
+    };
+    cli.stderr?.on("data", created);
+    const result = await cli;
+    expect(result.exitCode, result.stderr).toBe(130);
+    expect(await flowRunsInDatabase(root)).toEqual([
+      [expect.stringMatching(/^sierra-[\w-]+\/1$/), "CANCELLED"],
+    ]);
+    expect(commandsWith(marker)).toEqual([]);
   }, 600_000);
 
   it("a CLI killed with SIGKILL leaves nothing behind: its watchdog stops the rest", async () => {

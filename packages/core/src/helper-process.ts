@@ -61,6 +61,8 @@ export interface HelperProcessOptions {
   logFile?: string;
   /** Each line of output, when there is no log file. */
   onLine?: (line: string) => void;
+  /** Keep its stdin a pipe, for one message (`send`); else it reads nothing. */
+  input?: boolean;
 }
 
 export class HelperProcess {
@@ -103,7 +105,7 @@ export class HelperProcess {
       env: options.env,
       extendEnv: false,
       ...(options.cwd ? { cwd: options.cwd } : {}),
-      stdin: "ignore",
+      stdin: options.input ? "pipe" : "ignore",
       stdout: output,
       stderr: output,
       buffer: false,
@@ -117,6 +119,18 @@ export class HelperProcess {
 
   get pid(): number {
     return this.child.pid as number;
+  }
+
+  /**
+   * Writes `line` and closes its stdin (started with `input`); false if it had exited or its
+   * stdin was closed already.
+   */
+  send(line: string): boolean {
+    const stdin = this.child.stdin;
+    if (!this.running || !stdin || stdin.writableEnded) return false;
+    stdin.on("error", () => {}); // it died just now: its exit tells
+    stdin.end(`${line}\n`);
+    return true;
   }
 
   /** True once `stop` was called: its exit is then expected. */

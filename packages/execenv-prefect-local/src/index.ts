@@ -1,7 +1,8 @@
 // The `prefect.localserver` execenv (SIERRA's `prefectserver.local`): each batch gets its own
-// Prefect 3 server on a free loopback port, set up over its REST API, and a process worker;
-// one drain flow run of @sierra-exec/prefect3 serves every set of runs of the batch, each run
-// a Prefect task, exactly --exec-jobs-per-node at once.
+// Prefect 3 server on a free loopback port, set up over its REST API; one drain flow run of
+// @sierra-exec/prefect3 serves every set of runs of the batch, each run a Prefect task, exactly
+// --exec-jobs-per-node at once. No worker: the flow run goes straight to a Prefect engine that
+// imported Prefect while the server booted (prefect3's Engines).
 import { once } from "node:events";
 import path from "node:path";
 import {
@@ -15,13 +16,13 @@ import {
 import {
   connect,
   Drains,
+  Engines,
   findPrefect,
   PREFECT_RANGE_TEXT,
   PREFECT_VERSION,
   type PrefectClient,
   PrefectServer,
   setUpDeployment,
-  startWorker,
   templateDatabase,
 } from "@sierra-exec/prefect3";
 
@@ -35,7 +36,7 @@ export const prefectLocalOptionsSchema = z.object({
   workQueue: name
     .default("sierra-queue")
     .meta({ valueName: "NAME" })
-    .describe("Work queue of that pool the worker takes flow runs from"),
+    .describe("Work queue of that pool the batch's flow run is queued in"),
   prefectPython: z
     .string()
     .optional()
@@ -61,16 +62,17 @@ export const prefectLocalOptionsSchema = z.object({
 export interface PrefectLocalState {
   server: PrefectServer;
   client: PrefectClient;
-  /** The batch's server and worker processes, started again if they die mid-batch. */
+  /** The batch's server, started again if it dies mid-batch. */
   serverAlive: KeepAlive;
-  worker: KeepAlive;
+  /** The engines of the batch's drain flow runs. */
+  engines: Engines;
   /** The batch's drain: one flow run serving every set of runs. */
   drains: Drains;
 }
 
 /** A drain that died (its engine killed) is replaced this many times at most. */
 const DRAIN_RESTARTS = 3;
-/** How long the batch's own worker may take to start a drain before its runs fail. */
+/** How long the batch's engine may take to start a drain before its runs fail. */
 const PICKUP_SECONDS = 120;
 /** A drain silent this long is dead (it heartbeats every 2 s). */
 const DRAIN_TIMEOUT = 20;
@@ -97,21 +99,15 @@ export default defineExecEnv({
     const since = (from: number) => `${((Date.now() - from) / 1000).toFixed(2)}s`;
     const startedAt = Date.now();
     let serverProcess: HelperProcess | undefined;
-    let workerProcess: HelperProcess | undefined;
-    let worker: KeepAlive | undefined;
+    const engines = new Engines({
+      python: install.python,
+      dir,
+      onStarted: (started) => watchdog.watch(started.pid),
+      log,
+    });
     onCleanup(() => serverProcess?.stop());
-    // Registered after the server's: the worker stops first, taking any engine with it.
-    onCleanup(() => (worker?.process ?? workerProcess)?.stop());
-    const spawnWorker = async (on: PrefectServer) => {
-      const started = await startWorker(on, {
-        python: install.python,
-        dir,
-        pool: options.workPool,
-        queue: options.workQueue,
-      });
-      watchdog.watch(started.pid);
-      return started;
-    };
+    // Registered after the server's: the engines stop first (their drains stop their runs).
+    onCleanup(() => engines.stopAll((options.killGrace + 5) * 1000));
     const server = await PrefectServer.start({
       python: install.python,
       dir,
@@ -123,11 +119,8 @@ export default defineExecEnv({
         serverProcess = started;
         watchdog.watch(started.pid);
       },
-      // The worker imports Prefect while the server boots, and waits for its queue.
-      alongside: async (on) => {
-        await workerProcess?.stop();
-        workerProcess = await spawnWorker(on);
-      },
+      // The drain's engine imports Prefect while the server boots, and waits for its flow run.
+      alongside: (on) => engines.warmUp(on),
     });
     log.debug(`server ready in ${since(startedAt)}`);
     const setupAt = Date.now();
@@ -137,7 +130,6 @@ export default defineExecEnv({
       queue: options.workQueue,
       python: install.python,
     });
-    worker = new KeepAlive(workerProcess as HelperProcess, () => spawnWorker(server), log);
     log.debug(`set up over the API in ${since(setupAt)}`);
     const serverAlive = new KeepAlive(
       server.process,
@@ -153,16 +145,18 @@ export default defineExecEnv({
         client,
         deploymentId: deployment.id,
         uiUrl: server.url,
-        failure: () => serverAlive.failure ?? worker.failure,
-        // Short-circuit: the worker is started again only once the server serves.
-        serving: () => serverAlive.check() && worker.check(),
-        // One drain for the whole batch; another only if it died (its engine killed).
+        failure: () => serverAlive.failure,
+        serving: () => serverAlive.check(),
+        // One drain for the whole batch, handed to the waiting engine; another (on an engine
+        // started for it) only if it died.
         ensureDrains: async (view, create) => {
-          if (view.live.length + view.pending === 0 && view.created <= DRAIN_RESTARTS) await create();
+          if (view.live.length + view.pending === 0 && view.created <= DRAIN_RESTARTS)
+            await engines.run(await create(), client);
         },
+        stopEngine: (flowRun, graceMs) => engines.stop(flowRun, graceMs),
         pickup: {
           seconds: PICKUP_SECONDS,
-          error: `the batch's worker started no drain flow run within ${PICKUP_SECONDS}s (see ${dir}/worker.log)`,
+          error: `the batch's Prefect engine started no drain within ${PICKUP_SECONDS}s (see ${engines.log})`,
         },
       },
       {
@@ -176,7 +170,7 @@ export default defineExecEnv({
         log,
       },
     );
-    return { server, client, serverAlive, worker, drains };
+    return { server, client, serverAlive, engines, drains };
   },
 
   execute: (runs, ctx) => ctx.state.drains.executeSet(runs, ctx),
@@ -184,7 +178,6 @@ export default defineExecEnv({
   async teardownBatch({ options, log, signal }, state) {
     await state?.drains.finish();
     if (!state || !options.keepServer || signal.aborted) return;
-    await state.worker.process.stop();
     log.info(`the Prefect UI stays up at ${state.server.url}: press Ctrl-C to stop it`);
     await once(signal, "abort");
   },

@@ -31,7 +31,7 @@ export class Spreading {
     private readonly settings: { pool: string; jobs: number; totalJobs: number; log: Logger },
   ) {}
 
-  async ensureDrains(view: DrainsView, create: () => Promise<void>): Promise<void> {
+  async ensureDrains(view: DrainsView, create: () => Promise<unknown>): Promise<void> {
     if (this.onlineWorkers === undefined) await this.readWorkers();
     else if (!this.reading && Date.now() - this.readAt > WORKERS_EVERY_MS) {
       this.reading = this.readWorkers().finally(() => {
@@ -61,7 +61,7 @@ export class Spreading {
     if (view.created > 0 && view.live.length === 0 && view.pending === 0) await this.creating;
   }
 
-  private async createQueued(create: () => Promise<void>, afterBounce: boolean): Promise<void> {
+  private async createQueued(create: () => Promise<unknown>, afterBounce: boolean): Promise<void> {
     try {
       for (; this.queued > 0; this.queued--) {
         if (afterBounce) await sleep(Math.random() * AFTER_BOUNCE_JITTER_MS);

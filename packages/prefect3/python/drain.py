@@ -172,7 +172,7 @@ class Drain:
         """Core's watchdog, fed by a pipe only this drain holds: if the drain dies (kill -9), the
         pipe closes and the watchdog stops every run group of this drain. Where the drain's own
         environment carries the batch's marker, the batch's other helpers on this host do too
-        (prefect.localserver's server and worker): then it stops the groups only; elsewhere it
+        (prefect.localserver's server and engine): then it stops the groups only; elsewhere it
         also sweeps what the runs left outside their groups."""
         marked = os.environ.get("SIERRA_EXEC_ID") == self.execution_id
         marker = "" if marked or not self.execution_id else self.execution_id

@@ -3,7 +3,7 @@ which serves a host's share of a batch's runs from the work directory, one Prefe
 (named after the run, on a thread pool of `jobs` threads).
 
 Deployed as `flow.py:sierra`; the deployment's pull step makes this file's directory the
-working directory; core's python/ directory comes in SIERRA_CORE_PYTHON (set for the worker,
+working directory; core's python/ directory comes in SIERRA_CORE_PYTHON (set for the engine,
 not for runs). Parameters:
   work_dir: the batch's work directory (sets of runs, claims, events; see drain.py)
   jobs: at most this many runs execute at once on this drain's host

@@ -47,8 +47,16 @@ export interface DrainBackend {
   failure(): string | undefined;
   /** False while the API cannot be used (a helper of the batch is being restarted). */
   serving(): boolean;
-  /** Creates drains as the execenv sees fit, called on each poll; `create` makes one drain flow run. */
-  ensureDrains(view: DrainsView, create: () => Promise<void>): Promise<void>;
+  /**
+   * Creates drains as the execenv sees fit, called on each poll; `create` makes one drain flow run
+   * and gives its id.
+   */
+  ensureDrains(view: DrainsView, create: () => Promise<string>): Promise<void>;
+  /**
+   * Stops the engine of a flow run being cancelled, when the execenv runs the engines itself (no
+   * worker does it); resolves once it is gone, false if it has none for that flow run.
+   */
+  stopEngine?(flowRunId: string, graceMs: number): Promise<boolean>;
   /** Unstarted runs fail with `error` once no drain has served for `seconds`. */
   pickup: { seconds: number; error: string };
 }
@@ -163,7 +171,7 @@ export class Drains {
   }
 
   /** Creates one drain flow run, named `<execution id>/<k>` and tagged with the execution id. */
-  async create(): Promise<void> {
+  async create(): Promise<string> {
     const k = this.flowRuns.length + 1;
     const name = `${this.settings.executionId}/${k}`;
     const created = must(
@@ -181,6 +189,7 @@ export class Drains {
     );
     this.flowRuns.push({ id: created.id, name, createdAt: Date.now() });
     this.settings.log.info(`flow run ${name}: ${this.backend.uiUrl}/runs/flow-run/${created.id}`);
+    return created.id;
   }
 
   /**
@@ -440,6 +449,10 @@ export class Drains {
         if (run.cancelledAt === undefined) {
           run.cancelledAt = Date.now();
           await this.setState(run, "CANCELLING", false);
+          // An engine of the execenv's own: its drain stops its runs at the TERM; then the flow
+          // run is Cancelled, whatever the engine said on its way out.
+          const graceMs = (this.settings.killGrace + 5) * 1000;
+          if (await this.backend.stopEngine?.(run.id, graceMs)) await this.setState(run, "CANCELLED", true);
         } else if (
           Date.now() - run.cancelledAt > FORCE_AFTER_MS &&
           (said?.state === "gone" || said?.state === "dead" || !engineAlive(run.flowRun?.infrastructure_pid))

@@ -3,6 +3,7 @@
 // things in. Not an execenv itself: execenvs never import each other, they import this.
 export { connect, must, type PrefectClient } from "./api.js";
 export { type DrainBackend, type DrainInfo, type DrainSettings, Drains, type DrainsView } from "./drains.js";
+export { Engines } from "./engine.js";
 export {
   findPrefect,
   inTestedRange,
@@ -18,4 +19,3 @@ export {
 } from "./prefect-install.js";
 export { PrefectServer } from "./server.js";
 export { deploymentPayload, FLOW_DIR, FLOW_NAME, setUpDeployment, workPoolPayload } from "./setup-api.js";
-export { startWorker } from "./worker.js";

@@ -1,5 +1,5 @@
-// The environment of every Prefect process the execenv starts (server, worker, and through
-// the worker the flow engine and runs): isolated from the caller's Prefect configuration
+// The environment of every Prefect process the execenv starts (server, and the flow engines,
+// which pass it on to the runs): isolated from the caller's Prefect configuration
 // and profile, marked for clean-up, with the caller's own values kept for the runs.
 import { CORE_PYTHON_DIR, isolatedEnv } from "@sierra-exec/core";
 
@@ -13,7 +13,7 @@ export interface IsolationSettings {
   executionId: string;
 }
 
-export type Role = "server" | "worker" | "tool";
+export type Role = "server" | "engine" | "tool";
 
 /** Set for every role: isolation, no telemetry, no prompts. */
 function isolation({ home, database, apiUrl }: IsolationSettings): Record<string, string> {
@@ -46,9 +46,7 @@ const ROLE: Record<Role, Record<string, string>> = {
     PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED: "false",
     PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_ENABLED: "false",
   },
-  worker: {
-    // How often the worker asks for scheduled flow runs (default 10 s): the pickup latency.
-    PREFECT_WORKER_QUERY_SECONDS: "1",
+  engine: {
     // Engines import python/flow.py where the package is installed: leave no bytecode there.
     PYTHONDONTWRITEBYTECODE: "1",
     // Where python/flow.py finds core's sierra_runs (not in PYTHONPATH: runs would inherit it).

@@ -2,7 +2,7 @@
 // a free loopback port (or one on the address given), its own process group; ready once
 // /api/health then /api/ready answer.
 // A server that dies mid-batch is started again on the same database and port, so that the
-// flow run (whose engine retries its API calls) and the worker carry on.
+// flow run (whose engine retries its API calls) carries on.
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -33,7 +33,7 @@ export interface ServerSettings {
   /** Receives each server process at once, so that it is stopped even if start-up fails. */
   onStarted: (process: HelperProcess) => void;
   /**
-   * Starts what can boot beside the server (the worker) once it has its port; called again
+   * Starts what can boot beside the server (the flow engine) once it has its port; called again
    * if the server has to move to another port.
    */
   alongside?: (server: PrefectServer) => Promise<void>;

@@ -63,12 +63,12 @@ export function deploymentPayload({
     work_queue_name: queue,
     parameter_openapi_schema: PARAMETER_SCHEMA,
     enforce_parameter_schema: true,
-    // An explicit engine command: the worker starts the engine directly in its own process
-    // group (no workspace supervisor: 1.5-2 s less per flow run, and stopping the worker's
-    // group reaches the engine, whose handler stops the runs).
+    // For a worker (prefect.server's; prefect.localserver starts its engines itself, engine.ts):
+    // an explicit engine command, which the worker starts directly in its own process group (no
+    // workspace supervisor: 1.5-2 s less per flow run, and stopping the worker's group reaches
+    // the engine, whose handler stops the runs).
     // The engine's output does not go through the worker (it is in the API and the UI): an
-    // engine writing to the pipe of a worker that died would crash, and a worker that died
-    // is started again while the flow run goes on.
+    // engine writing to the pipe of a worker that died would crash.
     job_variables: { command: `${shellQuote(python)} -m prefect.engine`, stream_output: false },
     paused: false,
   };

@@ -1,21 +1,25 @@
 // The backend-facing part against a real Prefect server (provisioned as users get it):
-// start-up and readiness with a worker booting beside the server, the block types the
-// template database brings, the REST set-up, the worker coming online, and a clean stop.
-import { mkdtempSync } from "node:fs";
+// start-up and readiness with the flow engine booting beside the server, the block types the
+// template database brings, the REST set-up, a drain flow run handed to that engine and run
+// once with no worker, an engine stopped mid-flow-run, and a clean stop.
+import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type HelperProcess, EXECUTION_MARKER as MARKER, markedProcesses } from "@sierra-exec/core";
 import { describe, expect, it } from "vitest";
-import { connect, must } from "../src/api.js";
+import { connect, type FlowRun, must, type PrefectClient } from "../src/api.js";
+import { drainParameters } from "../src/drains.js";
+import { Engines } from "../src/engine.js";
 import { findPrefect, templateDatabase } from "../src/prefect-install.js";
 import { PrefectServer } from "../src/server.js";
 import { setUpDeployment } from "../src/setup-api.js";
-import { startWorker } from "../src/worker.js";
+import { isTerminal } from "../src/states.js";
+import { WorkDir } from "../src/work-dir.js";
 
 const log = { info: () => {}, warn: () => {}, debug: () => {} };
 
-/** A test server's settings on a fresh directory; what it starts is pushed onto `started`. */
+/** A test server's settings on a fresh directory, and its engines; what they start is pushed onto `started`. */
 async function serverSettings(started: HelperProcess[]) {
   const signal = new AbortController().signal;
   const install = await findPrefect(undefined, { log, signal });
@@ -29,51 +33,115 @@ async function serverSettings(started: HelperProcess[]) {
     signal,
     onStarted: (process: HelperProcess) => started.push(process),
   };
-  return { install, dir, settings };
+  const engines = new Engines({
+    python: install.python,
+    dir,
+    onStarted: (engine) => started.push(engine),
+    log,
+  });
+  return { install, dir, engines, settings };
+}
+
+/** A drain flow run of the deployment, on the work directory `work`. */
+async function drainFlowRun(client: PrefectClient, deploymentId: string, work: string, executionId: string) {
+  const parameters = drainParameters({
+    workDir: work,
+    executionId,
+    jobs: 1,
+    totalJobs: 0,
+    killGrace: 1,
+    strict: false,
+  });
+  return must(
+    await client.POST("/deployments/{id}/create_flow_run", {
+      params: { path: { id: deploymentId } },
+      body: { parameters },
+    }),
+    "create flow run",
+  ).id;
+}
+
+/** The flow run once `done(flowRun)`. */
+async function flowRunUntil(
+  client: PrefectClient,
+  id: string,
+  done: (run: FlowRun) => boolean,
+): Promise<FlowRun> {
+  for (let i = 0; ; i++) {
+    const run = must(await client.GET("/flow_runs/{id}", { params: { path: { id } } }), "read flow run");
+    if (done(run) || i >= 1200) return run;
+    await sleep(100);
+  }
 }
 
 describe("a batch's Prefect server", () => {
-  it("gets ready, is set up over the API, serves a worker, and stops leaving nothing", async () => {
-    const started: HelperProcess[] = [];
-    const { install, dir, settings: base } = await serverSettings(started);
-    const { executionId } = base;
-    try {
-      const beside: { worker?: HelperProcess; at?: number } = {};
-      const settings = { pool: "p1", queue: "q1", python: install.python };
-      const server = await PrefectServer.start({
-        ...base,
-        alongside: async (on) => {
-          beside.worker = await startWorker(on, { ...settings, dir });
-          beside.at = Date.now();
-          started.push(beside.worker);
-        },
-      });
-      const readyAt = Date.now();
-      expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      const { worker, at } = beside;
-      if (!worker || !at) throw new Error("the worker was not started beside the server");
-      // It started before the server was ready, and waits for its queue instead of failing.
-      expect(at).toBeLessThan(readyAt);
-      await sleep(500);
-      expect(worker.running).toBe(true);
-      // The server skipped registering block types: the template database has them.
-      const blockTypes = await fetch(`${server.apiUrl}/block_types/filter`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: "{}",
-      });
-      expect(((await blockTypes.json()) as { slug: string }[]).map((type) => type.slug)).toContain("secret");
-      const client = connect(server.apiUrl);
-      const { id } = await setUpDeployment(client, settings);
-      const deployment = must(
-        await client.GET("/deployments/name/{flow_name}/{deployment_name}", {
-          params: { path: { flow_name: "sierra", deployment_name: "local" } },
-        }),
-        "read deployment",
-      );
-      expect(deployment).toMatchObject({ id, work_pool_name: "p1", work_queue_name: "q1" });
-      let status: string | undefined;
-      for (let i = 0; i < 600 && status !== "ONLINE"; i++) {
+  it.each([
+    ["", undefined],
+    [" that requires basic auth", "sierra:backend-test"],
+  ])(
+    "a server%s gets ready with an engine booting beside it, is set up over the API, and that engine runs the drain flow run handed to it, once, with no worker",
+    async (_, authString) => {
+      const started: HelperProcess[] = [];
+      const { install, dir, engines, settings: base } = await serverSettings(started);
+      const { executionId } = base;
+      try {
+        let besideAt: number | undefined;
+        const server = await PrefectServer.start({
+          ...base,
+          ...(authString ? { authString } : {}),
+          alongside: async (on) => {
+            await engines.warmUp(on);
+            besideAt = Date.now();
+          },
+        });
+        const readyAt = Date.now();
+        expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+        // It started before the server was ready, and waits for its flow run instead of failing.
+        if (!besideAt) throw new Error("no engine was started beside the server");
+        expect(besideAt).toBeLessThan(readyAt);
+        await sleep(500);
+        const [engine] = started.slice(1);
+        expect(engine?.running).toBe(true);
+        const authorization: Record<string, string> = authString
+          ? { authorization: `Basic ${Buffer.from(authString).toString("base64")}` }
+          : {};
+        // The server skipped registering block types: the template database has them.
+        const blockTypes = await fetch(`${server.apiUrl}/block_types/filter`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...authorization },
+          body: "{}",
+        });
+        expect(((await blockTypes.json()) as { slug: string }[]).map((type) => type.slug)).toContain(
+          "secret",
+        );
+        const client = connect(server.apiUrl);
+        if (authString)
+          client.use({
+            onRequest: ({ request }) => {
+              request.headers.set("authorization", authorization.authorization ?? "");
+              return request;
+            },
+          });
+        const settings = { pool: "p1", queue: "q1", python: install.python };
+        const { id } = await setUpDeployment(client, settings);
+        const deployment = must(
+          await client.GET("/deployments/name/{flow_name}/{deployment_name}", {
+            params: { path: { flow_name: "sierra", deployment_name: "local" } },
+          }),
+          "read deployment",
+        );
+        expect(deployment).toMatchObject({ id, work_pool_name: "p1", work_queue_name: "q1" });
+        // No set will come: the drain says hello and returns Completed at once.
+        const work = new WorkDir(path.join(dir, "work"));
+        work.writeDone();
+        const flowRun = await drainFlowRun(client, id, work.dir, executionId);
+        await engines.run(flowRun, client);
+        const ended = await flowRunUntil(client, flowRun, (run) => isTerminal(run.state_type));
+        expect(ended).toMatchObject({ state_type: "COMPLETED", run_count: 1 });
+        await engine?.exited;
+        expect(engine).toMatchObject({ exitCode: 0 });
+        expect(readdirSync(work.events)).toHaveLength(1);
+        // Nobody polls the pool: no worker ever came.
         const workers = must(
           await client.POST("/work_pools/{work_pool_name}/workers/filter", {
             params: { path: { work_pool_name: "p1" } },
@@ -81,48 +149,47 @@ describe("a batch's Prefect server", () => {
           }),
           "workers",
         );
-        status = workers[0]?.status;
-        await sleep(200);
+        expect(workers).toEqual([]);
+        expect(markedProcesses(MARKER, executionId)).toEqual([server.process.pid]);
+      } finally {
+        for (const process of started.reverse()) await process.stop();
       }
-      expect(status).toBe("ONLINE");
-      expect(markedProcesses(MARKER, executionId).sort()).toEqual([server.process.pid, worker.pid].sort());
-    } finally {
-      for (const process of started.reverse()) await process.stop();
-    }
-    expect(markedProcesses(MARKER, executionId)).toEqual([]);
-  });
+      expect(markedProcesses(MARKER, executionId)).toEqual([]);
+    },
+  );
 
-  it("a worker started beside a server that requires basic auth waits for its queue with the credentials", async () => {
-    const authString = "sierra:backend-test";
+  it("an engine stopped mid-flow-run (TERM) leaves its flow run in a final state; a flow run after it gets an engine of its own", async () => {
     const started: HelperProcess[] = [];
-    const { install, dir, settings: base } = await serverSettings(started);
+    const { install, dir, engines, settings: base } = await serverSettings(started);
     const { executionId } = base;
     try {
-      const server = await PrefectServer.start({
-        ...base,
-        authString,
-        alongside: async (on) => {
-          started.push(await startWorker(on, { pool: "p1", queue: "q1", python: install.python, dir }));
-        },
+      const server = await PrefectServer.start({ ...base, alongside: (on) => engines.warmUp(on) });
+      const client = connect(server.apiUrl);
+      const { id } = await setUpDeployment(client, { pool: "p1", queue: "q1", python: install.python });
+      const work = new WorkDir(path.join(dir, "work"));
+      const first = await drainFlowRun(client, id, work.dir, executionId);
+      await engines.run(first, client);
+      // No `done`: the drain serves until it is stopped.
+      expect((await flowRunUntil(client, first, (run) => run.state_type === "RUNNING")).state_type).toBe(
+        "RUNNING",
+      );
+      expect(await engines.stop(first, 10_000)).toBe(true);
+      const [, engine] = started;
+      expect(engine?.running).toBe(false);
+      expect(
+        isTerminal((await flowRunUntil(client, first, (run) => isTerminal(run.state_type))).state_type),
+      ).toBe(true);
+      // The next flow run finds no engine waiting: one is started for it.
+      work.writeDone();
+      const second = await drainFlowRun(client, id, work.dir, executionId);
+      await engines.run(second, client);
+      expect(await flowRunUntil(client, second, (run) => isTerminal(run.state_type))).toMatchObject({
+        state_type: "COMPLETED",
+        run_count: 1,
       });
-      const call = (route: string, body: unknown) =>
-        fetch(`${server.apiUrl}${route}`, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            authorization: `Basic ${Buffer.from(authString).toString("base64")}`,
-          },
-          body: JSON.stringify(body),
-        });
-      expect((await call("/work_pools/", { name: "p1", type: "process" })).status).toBe(201);
-      expect((await call("/work_pools/p1/queues", { name: "q1" })).status).toBe(201);
-      let status: string | undefined;
-      for (let i = 0; i < 600 && status !== "ONLINE"; i++) {
-        status = ((await (await call("/work_pools/p1/workers/filter", {})).json()) as { status: string }[])[0]
-          ?.status;
-        await sleep(200);
-      }
-      expect(status).toBe("ONLINE");
+      expect(started).toHaveLength(3);
+      await engines.stopAll(10_000);
+      expect(markedProcesses(MARKER, executionId)).toEqual([server.process.pid]);
     } finally {
       for (const process of started.reverse()) await process.stop();
     }

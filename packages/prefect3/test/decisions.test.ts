@@ -20,7 +20,6 @@ import {
 import { deploymentPayload, FLOW_DIR, workPoolPayload } from "../src/setup-api.js";
 import { describeState, isTerminal } from "../src/states.js";
 import { setContent } from "../src/work-dir.js";
-import { workerArgs } from "../src/worker.js";
 
 const isolation = {
   home: "/b/scratch/.prefect/x/home",
@@ -67,8 +66,7 @@ describe("process environments", () => {
   });
 
   it("carry what the runs need to get the caller's environment back", () => {
-    const env = prefectEnv(caller, isolation, "worker");
-    expect(env.PREFECT_WORKER_QUERY_SECONDS).toBe("1");
+    const env = prefectEnv(caller, isolation, "engine");
     expect(env.SIERRA_CORE_PYTHON).toBe(CORE_PYTHON_DIR);
     expect(JSON.parse(env[RESTORE_ENV] as string)).toEqual({
       prefix: "PREFECT_",
@@ -81,7 +79,7 @@ describe("process environments", () => {
       },
     });
     // A caller's own DO_NOT_TRACK is the caller's: the runs keep it.
-    const own = prefectEnv({ ...caller, DO_NOT_TRACK: "0" }, isolation, "worker");
+    const own = prefectEnv({ ...caller, DO_NOT_TRACK: "0" }, isolation, "engine");
     expect(JSON.parse(own[RESTORE_ENV] as string).caller.DO_NOT_TRACK).toBe("0");
   });
 });
@@ -111,12 +109,6 @@ describe("set-up payloads", () => {
       job_variables: { command: "'/opt/my env/bin/python' -m prefect.engine", stream_output: false },
     });
     expect(FLOW_DIR).toMatch(/prefect3\/python$/);
-  });
-
-  it("a worker on the pool and queue that never creates a pool itself", () => {
-    expect(workerArgs("p", "q")).toEqual(
-      expect.arrayContaining(["--pool", "p", "--work-queue", "q", "--no-create-pool-if-not-found"]),
-    );
   });
 });
 
