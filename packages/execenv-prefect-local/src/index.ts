@@ -128,7 +128,6 @@ export default defineExecEnv({
     const deployment = await setUpDeployment(client, {
       pool: options.workPool,
       queue: options.workQueue,
-      python: install.python,
     });
     log.debug(`set up over the API in ${since(setupAt)}`);
     const serverAlive = new KeepAlive(

@@ -95,14 +95,12 @@ const prefectServer: ExecEnv<typeof prefectServerOptionsSchema, PrefectServerSta
             ...deploymentPayload({
               flowId: flow.id,
               pool: options.workPool,
-              queue: "default",
-              python: "",
+              // The pool's default queue, whatever it is called: plain workers serve every queue.
+              queue: null,
               flowDir,
+              jobVariables: jobVariables(env, flowDir),
             }),
             name,
-            // The pool's default queue, whatever it is called: plain workers serve every queue.
-            work_queue_name: null,
-            job_variables: jobVariables(env, flowDir),
             description: `sierra-exec batch ${batch.root}, started by ${name}`,
           },
         }),

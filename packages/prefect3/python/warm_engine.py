@@ -37,12 +37,11 @@ except SystemExit as ended:
     if isinstance(ended.code, str):
         print(ended.code, file=sys.stderr)
     status = ended.code if isinstance(ended.code, int) else int(ended.code is not None)
-# Python's own exit (non-daemon threads joined, then the exit handlers: Prefect's flushes of
-# logs and events), without the interpreter's teardown of every module, which takes about 1 s
-# with Prefect loaded, while the batch waits for this engine to end.
-for thread in threading.enumerate():
-    if thread is not threading.main_thread() and not thread.daemon:
-        thread.join()
+# Python's own exit, without the interpreter's teardown of every module (about 1 s with Prefect
+# loaded, while the batch waits for this engine to end): first what Python's shutdown does first
+# (join non-daemon threads, then the hooks of threading._register_atexit, where Prefect's events
+# and logs services flush what they still hold), then the exit handlers (logging's among them).
+threading._shutdown()
 atexit._run_exitfuncs()
 sys.stdout.flush()
 sys.stderr.flush()

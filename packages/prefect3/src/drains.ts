@@ -448,11 +448,15 @@ export class Drains {
         const said = this.known.find((drain) => drain.flowRun === run.id);
         if (run.cancelledAt === undefined) {
           run.cancelledAt = Date.now();
-          await this.setState(run, "CANCELLING", false);
-          // An engine of the execenv's own: its drain stops its runs at the TERM; then the flow
-          // run is Cancelled, whatever the engine said on its way out.
+          const answer = await this.setState(run, "CANCELLING", false);
+          // Refused: the flow run ended meanwhile, and its engine ends by itself; its end stays.
+          if (answer?.status !== "ACCEPT") continue;
+          // An engine of the execenv's own: its drain stops its runs at the TERM; then a flow run
+          // left Cancelling is Cancelled, whatever the engine said on its way out. (One that was
+          // still Scheduled went straight to Cancelled.)
           const graceMs = (this.settings.killGrace + 5) * 1000;
-          if (await this.backend.stopEngine?.(run.id, graceMs)) await this.setState(run, "CANCELLED", true);
+          const stopped = await this.backend.stopEngine?.(run.id, graceMs);
+          if (stopped && answer.state?.type === "CANCELLING") await this.setState(run, "CANCELLED", true);
         } else if (
           Date.now() - run.cancelledAt > FORCE_AFTER_MS &&
           (said?.state === "gone" || said?.state === "dead" || !engineAlive(run.flowRun?.infrastructure_pid))
@@ -473,6 +477,7 @@ export class Drains {
     this.settings.log.debug(
       `${name} flow run ${run.name}: ${JSON.stringify(answer.data?.status ?? answer.error)}`,
     );
+    return answer.data;
   }
 
   /**

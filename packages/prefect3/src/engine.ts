@@ -15,6 +15,8 @@ import type { PrefectServer } from "./server.js";
 const WARM_ENGINE = new URL("../python/warm_engine.py", import.meta.url).pathname;
 /** At the end, how long an engine whose flow run has ended may take to exit by itself. */
 const EXIT_MS = 3000;
+/** How long the Crashed state of a dead engine's flow run is tried (a server restart takes a few s). */
+const CRASH_REPORT_MS = 30_000;
 
 export interface EngineSettings {
   python: string;
@@ -57,15 +59,23 @@ export class Engines {
     }
     this.byFlowRun.set(id, engine);
     const started = engine;
-    void started.exited.then(() => {
+    void started.exited.then(async () => {
       if (started.stopping || (started.exitCode === 0 && !started.exitSignal)) return;
-      // Not forced: the server refuses it once the flow run is final.
-      client
-        .POST("/flow_runs/{id}/set_state", {
-          params: { path: { id } },
-          body: { state: { type: "CRASHED", name: "Crashed", message: `sierra: ${started.describeExit()}` } },
-        })
-        .catch(() => {});
+      // Not forced: the server refuses it once the flow run is final. Said again until the server
+      // answers (it may be restarting): a flow run left Scheduled would hold back a new drain.
+      const deadline = Date.now() + CRASH_REPORT_MS;
+      while (Date.now() < deadline) {
+        const answer = await client
+          .POST("/flow_runs/{id}/set_state", {
+            params: { path: { id } },
+            body: {
+              state: { type: "CRASHED", name: "Crashed", message: `sierra: ${started.describeExit()}` },
+            },
+          })
+          .catch(() => undefined);
+        if (answer && answer.response.status < 500) return;
+        await sleep(500);
+      }
     });
   }
 
@@ -99,7 +109,8 @@ export class Engines {
       "the Prefect engine",
       this.settings.python,
       [WARM_ENGINE, "-m", "prefect.engine"],
-      { env: server.envFor("engine"), logFile: this.log, input: true },
+      // In the batch's Prefect directory, not the CLI's: the pull step moves it to the flow's.
+      { env: server.envFor("engine"), logFile: this.log, input: true, cwd: this.settings.dir },
     );
     this.settings.onStarted(engine);
     return engine;

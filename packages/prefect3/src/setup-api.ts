@@ -1,7 +1,6 @@
 // Sets the batch's server up over its REST API: the process work pool, its queue, the flow
 // `sierra` and the deployment `sierra/local` whose entrypoint is python/flow.py as shipped
 // in this package. The payloads are plain functions, tested without a server.
-import { shellQuote } from "@sierra-exec/core";
 import type { PrefectClient } from "./api.js";
 import { must } from "./api.js";
 import type { components } from "./prefect-api.js";
@@ -43,14 +42,16 @@ export function deploymentPayload({
   flowId,
   pool,
   queue,
-  python,
   flowDir = FLOW_DIR,
+  jobVariables = {},
 }: {
   flowId: string;
   pool: string;
-  queue: string;
-  python: string;
+  /** Null: the pool's default queue, whatever it is called. */
+  queue: string | null;
   flowDir?: string;
+  /** For the workers that start its flow runs' engines (none on a batch's own server, engine.ts). */
+  jobVariables?: Record<string, unknown>;
 }): DeploymentCreate {
   return {
     name: DEPLOYMENT_NAME,
@@ -63,13 +64,7 @@ export function deploymentPayload({
     work_queue_name: queue,
     parameter_openapi_schema: PARAMETER_SCHEMA,
     enforce_parameter_schema: true,
-    // For a worker (prefect.server's; prefect.localserver starts its engines itself, engine.ts):
-    // an explicit engine command, which the worker starts directly in its own process group (no
-    // workspace supervisor: 1.5-2 s less per flow run, and stopping the worker's group reaches
-    // the engine, whose handler stops the runs).
-    // The engine's output does not go through the worker (it is in the API and the UI): an
-    // engine writing to the pipe of a worker that died would crash.
-    job_variables: { command: `${shellQuote(python)} -m prefect.engine`, stream_output: false },
+    job_variables: jobVariables,
     paused: false,
   };
 }
@@ -80,7 +75,7 @@ export interface Deployment {
 
 export async function setUpDeployment(
   client: PrefectClient,
-  settings: { pool: string; queue: string; python: string },
+  settings: { pool: string; queue: string },
 ): Promise<Deployment> {
   const { pool, queue } = settings;
   must(await client.POST("/work_pools/", { body: workPoolPayload(pool) }), `creating work pool ${pool}`);

@@ -82,7 +82,7 @@ describe("a batch's Prefect server", () => {
     "a server%s gets ready with an engine booting beside it, is set up over the API, and that engine runs the drain flow run handed to it, once, with no worker",
     async (_, authString) => {
       const started: HelperProcess[] = [];
-      const { install, dir, engines, settings: base } = await serverSettings(started);
+      const { dir, engines, settings: base } = await serverSettings(started);
       const { executionId } = base;
       try {
         let besideAt: number | undefined;
@@ -122,8 +122,7 @@ describe("a batch's Prefect server", () => {
               return request;
             },
           });
-        const settings = { pool: "p1", queue: "q1", python: install.python };
-        const { id } = await setUpDeployment(client, settings);
+        const { id } = await setUpDeployment(client, { pool: "p1", queue: "q1" });
         const deployment = must(
           await client.GET("/deployments/name/{flow_name}/{deployment_name}", {
             params: { path: { flow_name: "sierra", deployment_name: "local" } },
@@ -160,12 +159,12 @@ describe("a batch's Prefect server", () => {
 
   it("an engine stopped mid-flow-run (TERM) leaves its flow run in a final state; a flow run after it gets an engine of its own", async () => {
     const started: HelperProcess[] = [];
-    const { install, dir, engines, settings: base } = await serverSettings(started);
+    const { dir, engines, settings: base } = await serverSettings(started);
     const { executionId } = base;
     try {
       const server = await PrefectServer.start({ ...base, alongside: (on) => engines.warmUp(on) });
       const client = connect(server.apiUrl);
-      const { id } = await setUpDeployment(client, { pool: "p1", queue: "q1", python: install.python });
+      const { id } = await setUpDeployment(client, { pool: "p1", queue: "q1" });
       const work = new WorkDir(path.join(dir, "work"));
       const first = await drainFlowRun(client, id, work.dir, executionId);
       await engines.run(first, client);

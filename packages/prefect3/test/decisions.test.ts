@@ -91,13 +91,8 @@ describe("set-up payloads", () => {
     expect(pool.base_job_template).toHaveProperty("job_configuration.command", "{{ command }}");
   });
 
-  it("a deployment that runs the shipped flow in place, with an explicit engine command", () => {
-    const payload = deploymentPayload({
-      flowId: "f",
-      pool: "p",
-      queue: "q",
-      python: "/opt/my env/bin/python",
-    });
+  it("a deployment that runs the shipped flow in place, with the workers' job variables given", () => {
+    const payload = deploymentPayload({ flowId: "f", pool: "p", queue: "q" });
     expect(payload).toMatchObject({
       name: "local",
       flow_id: "f",
@@ -106,9 +101,21 @@ describe("set-up payloads", () => {
       work_queue_name: "q",
       enforce_parameter_schema: true,
       pull_steps: [{ "prefect.deployments.steps.set_working_directory": { directory: FLOW_DIR } }],
-      job_variables: { command: "'/opt/my env/bin/python' -m prefect.engine", stream_output: false },
+      job_variables: {},
     });
     expect(FLOW_DIR).toMatch(/prefect3\/python$/);
+    const forWorkers = deploymentPayload({
+      flowId: "f",
+      pool: "p",
+      queue: null,
+      flowDir: "/shared/flow",
+      jobVariables: { working_dir: "/shared/flow" },
+    });
+    expect(forWorkers).toMatchObject({
+      work_queue_name: null,
+      job_variables: { working_dir: "/shared/flow" },
+      pull_steps: [{ "prefect.deployments.steps.set_working_directory": { directory: "/shared/flow" } }],
+    });
   });
 });
 
