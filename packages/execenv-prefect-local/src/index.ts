@@ -102,12 +102,13 @@ export default defineExecEnv({
     const engines = new Engines({
       python: install.python,
       dir,
+      killGrace: options.killGrace,
       onStarted: (started) => watchdog.watch(started.pid),
       log,
     });
     onCleanup(() => serverProcess?.stop());
     // Registered after the server's: the engines stop first (their drains stop their runs).
-    onCleanup(() => engines.stopAll((options.killGrace + 5) * 1000));
+    onCleanup(() => engines.stopAll());
     const server = await PrefectServer.start({
       python: install.python,
       dir,
@@ -152,7 +153,7 @@ export default defineExecEnv({
           if (view.live.length + view.pending === 0 && view.created <= DRAIN_RESTARTS)
             await engines.run(await create(), client);
         },
-        stopEngine: (flowRun, graceMs) => engines.stop(flowRun, graceMs),
+        stopEngine: (flowRun) => engines.stop(flowRun),
         pickup: {
           seconds: PICKUP_SECONDS,
           error: `the batch's Prefect engine started no drain within ${PICKUP_SECONDS}s (see ${engines.log})`,

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ExecuteContext, Logger, Run, StopReason } from "@sierra-exec/core";
 import { type FlowRun, must, type PrefectClient } from "./api.js";
 import { type DrainEvent, EventsFollower, outcomeOf } from "./drain-events.js";
-import { describeState, isTerminal } from "./states.js";
+import { describeState, isTerminal, STATE_NAMES, setFlowRunState } from "./states.js";
 import { WorkDir } from "./work-dir.js";
 
 export interface DrainInfo {
@@ -56,7 +56,7 @@ export interface DrainBackend {
    * Stops the engine of a flow run being cancelled, when the execenv runs the engines itself (no
    * worker does it); resolves once it is gone, false if it has none for that flow run.
    */
-  stopEngine?(flowRunId: string, graceMs: number): Promise<boolean>;
+  stopEngine?(flowRunId: string): Promise<boolean>;
   /** Unstarted runs fail with `error` once no drain has served for `seconds`. */
   pickup: { seconds: number; error: string };
 }
@@ -86,6 +86,13 @@ export const drainParameters = (settings: Omit<DrainSettings, "log" | "drainTime
   total_jobs: settings.totalJobs,
   execution_id: settings.executionId,
 });
+
+/**
+ * How long drains may take to stop their runs and write the ends (the kill grace, then 5 s for
+ * the ends and the engine's exit): the CLI waits this long for stopped runs' ends, and gives an
+ * engine of its own this long between TERM and KILL.
+ */
+export const drainStopMs = (killGrace: number) => (killGrace + 5) * 1000;
 
 const POLL_MS = 50;
 /** How often the drain flow runs' states are read; at the end, once `done` is written, more often. */
@@ -365,19 +372,13 @@ export class Drains {
     );
     const flowRun = drain.flowRun;
     if (flowRun && this.backend.serving()) {
-      this.backend.client
-        .POST("/flow_runs/{id}/set_state", {
-          params: { path: { id: flowRun } },
-          body: {
-            state: {
-              type: "CRASHED",
-              name: "Crashed",
-              message: `sierra: drain on host ${drain.host} ${why}`,
-            },
-            force: true,
-          },
-        })
-        .catch(() => {});
+      setFlowRunState(
+        this.backend.client,
+        flowRun,
+        "CRASHED",
+        `sierra: drain on host ${drain.host} ${why}`,
+        true,
+      ).catch(() => {});
     }
   }
 
@@ -414,7 +415,7 @@ export class Drains {
     const ofLive = (index: number) =>
       open?.unended.has(index) && this.drains.get(open.startedBy.get(index) as string)?.state !== "dead";
     const running = () => (open ? [...open.startedBy.keys()].filter(ofLive).length : 0);
-    const deadline = Date.now() + (this.settings.killGrace + 5) * 1000;
+    const deadline = Date.now() + drainStopMs(this.settings.killGrace);
     while ((running() > 0 || this.view().live.length > 0) && Date.now() < deadline) {
       this.poll();
       await sleep(POLL_MS);
@@ -454,8 +455,7 @@ export class Drains {
           // An engine of the execenv's own: its drain stops its runs at the TERM; then a flow run
           // left Cancelling is Cancelled, whatever the engine said on its way out. (One that was
           // still Scheduled went straight to Cancelled.)
-          const graceMs = (this.settings.killGrace + 5) * 1000;
-          const stopped = await this.backend.stopEngine?.(run.id, graceMs);
+          const stopped = await this.backend.stopEngine?.(run.id);
           if (stopped && answer.state?.type === "CANCELLING") await this.setState(run, "CANCELLED", true);
         } else if (
           Date.now() - run.cancelledAt > FORCE_AFTER_MS &&
@@ -469,13 +469,9 @@ export class Drains {
   }
 
   private async setState(run: CreatedFlowRun, type: "CANCELLING" | "CANCELLED", force: boolean) {
-    const name = type === "CANCELLING" ? "Cancelling" : "Cancelled";
-    const answer = await this.backend.client.POST("/flow_runs/{id}/set_state", {
-      params: { path: { id: run.id } },
-      body: { state: { type, name, message: "stopped by sierra" }, force },
-    });
+    const answer = await setFlowRunState(this.backend.client, run.id, type, "stopped by sierra", force);
     this.settings.log.debug(
-      `${name} flow run ${run.name}: ${JSON.stringify(answer.data?.status ?? answer.error)}`,
+      `${STATE_NAMES[type]} flow run ${run.name}: ${JSON.stringify(answer.data?.status ?? answer.error)}`,
     );
     return answer.data;
   }

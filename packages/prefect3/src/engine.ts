@@ -10,7 +10,9 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HelperProcess, type Logger } from "@sierra-exec/core";
 import type { PrefectClient } from "./api.js";
+import { drainStopMs } from "./drains.js";
 import type { PrefectServer } from "./server.js";
+import { setFlowRunState } from "./states.js";
 
 const WARM_ENGINE = new URL("../python/warm_engine.py", import.meta.url).pathname;
 /** At the end, how long an engine whose flow run has ended may take to exit by itself. */
@@ -22,6 +24,8 @@ export interface EngineSettings {
   python: string;
   /** The batch's Prefect directory: engine.log goes there. */
   dir: string;
+  /** The runs' kill grace: an engine gets its drain's stopping time (drainStopMs) before KILL. */
+  killGrace: number;
   /** Receives each engine at once (the batch's watchdog watches it). */
   onStarted: (engine: HelperProcess) => void;
   log: Logger;
@@ -65,39 +69,41 @@ export class Engines {
       // answers (it may be restarting): a flow run left Scheduled would hold back a new drain.
       const deadline = Date.now() + CRASH_REPORT_MS;
       while (Date.now() < deadline) {
-        const answer = await client
-          .POST("/flow_runs/{id}/set_state", {
-            params: { path: { id } },
-            body: {
-              state: { type: "CRASHED", name: "Crashed", message: `sierra: ${started.describeExit()}` },
-            },
-          })
-          .catch(() => undefined);
+        const answer = await setFlowRunState(
+          client,
+          id,
+          "CRASHED",
+          `sierra: ${started.describeExit()}`,
+        ).catch(() => undefined);
         if (answer && answer.response.status < 500) return;
         await sleep(500);
       }
     });
   }
 
+  private get graceMs(): number {
+    return drainStopMs(this.settings.killGrace);
+  }
+
   /**
-   * Stops the engine of flow run `id` (TERM: the drain stops its runs; KILL after `graceMs`);
-   * resolves once it is gone. False if this batch has no engine for it.
+   * Stops the engine of flow run `id` (TERM: the drain stops its runs; KILL after its stopping
+   * time); resolves once it is gone. False if this batch has no engine for it.
    */
-  async stop(id: string, graceMs: number): Promise<boolean> {
+  async stop(id: string): Promise<boolean> {
     const engine = this.byFlowRun.get(id);
     if (!engine) return false;
-    await engine.stop({ graceMs });
+    await engine.stop({ graceMs: this.graceMs });
     return true;
   }
 
   /** At the end: the waiting engine goes; those whose flow runs ended get a moment to exit. */
-  async stopAll(graceMs: number): Promise<void> {
+  async stopAll(): Promise<void> {
     const engines = [...this.byFlowRun.values()];
     await Promise.all([
       this.warm?.stop(),
       ...engines.map(async (engine) => {
         await Promise.race([engine.exited, sleep(EXIT_MS)]);
-        await engine.stop({ graceMs });
+        await engine.stop({ graceMs: this.graceMs });
       }),
     ]);
   }

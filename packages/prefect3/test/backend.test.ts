@@ -36,6 +36,7 @@ async function serverSettings(started: HelperProcess[]) {
   const engines = new Engines({
     python: install.python,
     dir,
+    killGrace: 5, // engines get 10 s between TERM and KILL
     onStarted: (engine) => started.push(engine),
     log,
   });
@@ -172,7 +173,7 @@ describe("a batch's Prefect server", () => {
       expect((await flowRunUntil(client, first, (run) => run.state_type === "RUNNING")).state_type).toBe(
         "RUNNING",
       );
-      expect(await engines.stop(first, 10_000)).toBe(true);
+      expect(await engines.stop(first)).toBe(true);
       const [, engine] = started;
       expect(engine?.running).toBe(false);
       expect(
@@ -187,7 +188,7 @@ describe("a batch's Prefect server", () => {
         run_count: 1,
       });
       expect(started).toHaveLength(3);
-      await engines.stopAll(10_000);
+      await engines.stopAll();
       expect(markedProcesses(MARKER, executionId)).toEqual([server.process.pid]);
     } finally {
       for (const process of started.reverse()) await process.stop();
