@@ -79,12 +79,19 @@ export async function stopMarkedProcesses(
  */
 export function killMarkedOnExit(name: string, value: string, also: () => void = () => {}): () => void {
   return onExit(() => {
-    for (const pid of markedProcesses(name, value)) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // gone already
+    // Again until none is left (for up to a second): one that forked as the first list was
+    // read, its child not on that list, would outlive its killed parent.
+    const deadline = Date.now() + 1000;
+    for (let pids = markedProcesses(name, value); pids.length > 0 && Date.now() < deadline; ) {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // gone already
+        }
       }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); // exit hooks cannot await
+      pids = markedProcesses(name, value);
     }
     also();
   });

@@ -51,8 +51,8 @@ describe("this host's marked processes", () => {
 });
 
 describe("killMarkedOnExit", () => {
-  /** A node process that starts a marked sleep that ignores TERM, arms the hook, then does `then`. */
-  const child = (marker: string, flag: string, then: string) =>
+  /** A node process that starts a marked `script` (a sleep that ignores TERM), arms the hook, then does `then`. */
+  const child = (marker: string, flag: string, then: string, script = "trap '' TERM; sleep 300") =>
     spawn(
       process.execPath,
       [
@@ -61,7 +61,7 @@ describe("killMarkedOnExit", () => {
         `import { spawn } from "node:child_process";
          import { writeFileSync } from "node:fs";
          import { killMarkedOnExit } from ${JSON.stringify(DIST)};
-         spawn("bash", ["-c", "trap '' TERM; sleep 300"], { env: { ...process.env, TEST_MARK: ${JSON.stringify(marker)} }, detached: true, stdio: "ignore" }).unref();
+         spawn("bash", ["-c", ${JSON.stringify(script)}], { env: { ...process.env, TEST_MARK: ${JSON.stringify(marker)} }, detached: true, stdio: "ignore" }).unref();
          const remove = killMarkedOnExit("TEST_MARK", ${JSON.stringify(marker)}, () => writeFileSync(${JSON.stringify(flag)}, ""));
          ${then}`,
       ],
@@ -96,5 +96,21 @@ describe("killMarkedOnExit", () => {
     expect(markedProcesses("TEST_MARK", kept).length).toBeGreaterThan(0);
     expect(existsSync(path.join(dir, "removed"))).toBe(false);
     await stopMarkedProcesses("TEST_MARK", kept, { graceMs: 100 });
+  });
+
+  it("also kills what a marked process forks while it is being killed", async () => {
+    const marker = randomUUID();
+    const forker = child(
+      marker,
+      path.join(dir, "forker"),
+      "setTimeout(() => process.exit(0), 300);",
+      "while :; do sleep 300 & done",
+    );
+    await new Promise((resolve) => forker.on("exit", resolve));
+    try {
+      expect(markedProcesses("TEST_MARK", marker)).toEqual([]);
+    } finally {
+      await stopMarkedProcesses("TEST_MARK", marker, { graceMs: 100 });
+    }
   });
 });
